@@ -1,0 +1,213 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is read once at start from flags and the environment, validated, and
+// passed down explicitly. Names follow One API where they mean the same thing.
+type config struct {
+	Command string // serve (default), migrate
+
+	Port        int
+	LogDir      string
+	LogLevel    slog.Level
+	DatabaseURL string // empty: run a private PostgreSQL under DataDir
+	DataDir     string
+
+	SessionSecret   string
+	EncryptionKey   []byte // 32 bytes; nil: generated into DataDir (private PostgreSQL only)
+	NodeType        string // master or slave
+	SyncFrequency   time.Duration
+	FrontendBaseURL string
+	RelayTimeout    time.Duration // 0: no overall limit
+	TrustedProxies  []netip.Prefix
+
+	GlobalAPIRateLimit int // requests per IP per 3 minutes on /api; 0 = off
+	GlobalWebRateLimit int // requests per IP per 3 minutes on console pages; 0 = off
+
+	InitialRootToken       string
+	InitialRootAccessToken string
+
+	ShowVersion bool
+}
+
+// parseConfig reads flags from args and settings from getenv. A malformed value
+// is an error naming the variable, never a silent default.
+func parseConfig(args []string, getenv func(string) string, usage io.Writer) (config, error) {
+	c := config{Command: "serve"}
+	var errs []error
+	env := func(name string) string { return strings.TrimSpace(getenv(name)) }
+	intVar := func(name string, def int, min int) int {
+		s := env(name)
+		if s == "" {
+			return def
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < min {
+			errs = append(errs, fmt.Errorf("%s=%q: want a whole number ≥ %d", name, s, min))
+			return def
+		}
+		return n
+	}
+
+	defPort := intVar("PORT", 3000, 1)
+	fs := flag.NewFlagSet("oneapi", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	fs.IntVar(&c.Port, "port", defPort, "HTTP port (env PORT)")
+	fs.StringVar(&c.LogDir, "log-dir", env("LOG_DIR"), "also write logs to oneapi.log in this directory (env LOG_DIR)")
+	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(usage, "Usage: oneapi [flags] [serve|migrate|version]\n\n"+
+			"  serve    run the gateway (default)\n"+
+			"  migrate  apply database migrations and exit\n"+
+			"  version  print the version and exit\n\nFlags:\n")
+		fs.PrintDefaults()
+		fmt.Fprintf(usage, "\nConfiguration is read from the environment; see README.md.\n")
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	switch rest := fs.Args(); len(rest) {
+	case 0:
+	case 1:
+		c.Command = rest[0]
+	default:
+		errs = append(errs, fmt.Errorf("unexpected arguments %q", rest[1:]))
+	}
+	switch c.Command {
+	case "serve", "migrate":
+	case "version":
+		c.ShowVersion = true
+	default:
+		errs = append(errs, fmt.Errorf("unknown command %q (want serve, migrate or version)", c.Command))
+	}
+	if c.Port < 1 || c.Port > 65535 {
+		errs = append(errs, fmt.Errorf("port %d out of range 1-65535", c.Port))
+	}
+
+	switch s := strings.ToLower(env("LOG_LEVEL")); s {
+	case "", "info":
+		c.LogLevel = slog.LevelInfo
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "warn":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		errs = append(errs, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", s))
+	}
+
+	c.DatabaseURL = env("SQL_DSN")
+	if d := env("DATABASE_URL"); d != "" {
+		if c.DatabaseURL != "" && c.DatabaseURL != d {
+			errs = append(errs, errors.New("SQL_DSN and DATABASE_URL are both set and differ: set one"))
+		}
+		c.DatabaseURL = d
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") &&
+		!strings.HasPrefix(c.DatabaseURL, "postgresql://") && !strings.Contains(c.DatabaseURL, "=") {
+		errs = append(errs, errors.New("SQL_DSN/DATABASE_URL: want a PostgreSQL URL (postgres://user:pass@host:5432/db) or key=value string"))
+	}
+	c.DataDir = env("DATA_DIR")
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+
+	c.SessionSecret = env("SESSION_SECRET")
+	if c.SessionSecret != "" && len(c.SessionSecret) < 16 {
+		errs = append(errs, errors.New("SESSION_SECRET: use at least 16 characters"))
+	}
+	if s := env("ENCRYPTION_KEY"); s != "" {
+		key, err := decodeKey(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ENCRYPTION_KEY: %w", err))
+		}
+		c.EncryptionKey = key
+	}
+
+	c.NodeType = strings.ToLower(env("NODE_TYPE"))
+	switch c.NodeType {
+	case "":
+		c.NodeType = "master"
+	case "master", "slave":
+	default:
+		errs = append(errs, fmt.Errorf("NODE_TYPE=%q: want master or slave", c.NodeType))
+	}
+	c.SyncFrequency = time.Duration(intVar("SYNC_FREQUENCY", 60, 1)) * time.Second
+	c.RelayTimeout = time.Duration(intVar("RELAY_TIMEOUT", 0, 0)) * time.Second
+	c.GlobalAPIRateLimit = intVar("GLOBAL_API_RATE_LIMIT", 480, 0)
+	c.GlobalWebRateLimit = intVar("GLOBAL_WEB_RATE_LIMIT", 240, 0)
+
+	if s := env("FRONTEND_BASE_URL"); s != "" {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("FRONTEND_BASE_URL=%q: want an absolute http(s) URL", s))
+		}
+		c.FrontendBaseURL = strings.TrimRight(s, "/")
+	}
+	if s := env("TRUSTED_PROXIES"); s != "" {
+		for _, part := range strings.Split(s, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			p, err := parsePrefix(part)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %q is not an IP or CIDR", part))
+				continue
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p)
+		}
+	}
+
+	c.InitialRootToken = env("INITIAL_ROOT_TOKEN")
+	c.InitialRootAccessToken = env("INITIAL_ROOT_ACCESS_TOKEN")
+	for name, v := range map[string]string{"INITIAL_ROOT_TOKEN": c.InitialRootToken, "INITIAL_ROOT_ACCESS_TOKEN": c.InitialRootAccessToken} {
+		if v != "" && len(v) < 16 {
+			errs = append(errs, fmt.Errorf("%s: use at least 16 characters", name))
+		}
+	}
+	if c.DatabaseURL != "" && c.EncryptionKey == nil && c.Command == "serve" {
+		errs = append(errs, errors.New("ENCRYPTION_KEY is required with an external database (it encrypts upstream keys at rest): "+
+			"set it to 32 random bytes in hex or base64, e.g. `openssl rand -hex 32`, the same on every node"))
+	}
+	return c, errors.Join(errs...)
+}
+
+// decodeKey accepts 32 bytes as 64 hex digits or base64.
+func decodeKey(s string) ([]byte, error) {
+	if b, err := hex.DecodeString(s); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) == 32 {
+			return b, nil
+		}
+	}
+	return nil, errors.New("want 32 bytes as 64 hex digits or base64 (openssl rand -hex 32)")
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}

@@ -1,0 +1,219 @@
+// Command oneapi is a self-hosted LLM API gateway: one OpenAI-compatible API
+// in front of many upstream provider keys, with per-key quota metering and a
+// web console.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"oneapi/embeddedpg"
+	"oneapi/handlers"
+	"oneapi/migrations"
+	"oneapi/queries"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "oneapi: configuration error:\n%v\n", err)
+		os.Exit(2)
+	}
+	if cfg.ShowVersion {
+		fmt.Println("oneapi", version)
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "oneapi: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// run starts everything cfg asks for and blocks until ctx is cancelled (serve)
+// or the work is done (migrate).
+func run(ctx context.Context, cfg config, stdout io.Writer) error {
+	logOut := stdout
+	if cfg.LogDir != "" {
+		if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
+			return fmt.Errorf("log dir: %w", err)
+		}
+		f, err := os.OpenFile(filepath.Join(cfg.LogDir, "oneapi.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+		if err != nil {
+			return fmt.Errorf("log file: %w", err)
+		}
+		defer f.Close()
+		logOut = io.MultiWriter(stdout, f)
+	}
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	dsn := cfg.DatabaseURL
+	if dsn == "" {
+		pgDir := filepath.Join(cfg.DataDir, "postgres")
+		log.Info("no DATABASE_URL/SQL_DSN: starting a private PostgreSQL", "dir", pgDir)
+		srv, err := embeddedpg.Start(ctx, pgDir, embeddedpg.Options{})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := srv.Stop(); err != nil {
+				log.Error("stop postgres", "err", err)
+			}
+		}()
+		if err := srv.CreateDatabase(ctx, "oneapi"); err != nil {
+			return fmt.Errorf("create database: %w", err)
+		}
+		dsn = srv.DSN("oneapi")
+		if cfg.EncryptionKey == nil {
+			key, err := loadOrCreateKey(filepath.Join(cfg.DataDir, "encryption.key"))
+			if err != nil {
+				return err
+			}
+			cfg.EncryptionKey = key
+		}
+	}
+
+	pool, err := openPool(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	if cfg.NodeType == "slave" && cfg.Command == "serve" {
+		if err := waitForSchema(ctx, pool, log); err != nil {
+			return err
+		}
+	} else {
+		if err := migrations.Up(ctx, pool); err != nil {
+			return err
+		}
+		log.Info("database migrated")
+	}
+	if cfg.Command == "migrate" {
+		return nil
+	}
+
+	q := queries.New(pool)
+	if err := bootstrap(ctx, q, pool, cfg, log); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+
+	app, err := handlers.New(handlers.Deps{
+		Pool:    pool,
+		Log:     log,
+		Version: version,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
+	if err != nil {
+		return err
+	}
+	httpSrv := &http.Server{
+		Handler:           app,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "version", version)
+
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests")
+	// Shutdown waits for active requests, streams included, to finish.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("drain incomplete", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func openPool(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
+	pcfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("database URL: %w", err)
+	}
+	if pcfg.MaxConns < 16 {
+		pcfg.MaxConns = 16
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, err
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return pool, nil
+}
+
+// waitForSchema lets a slave node start only once a master has migrated.
+func waitForSchema(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	p, db, err := migrations.NewProvider(pool)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	for {
+		pending, err := p.HasPending(ctx)
+		if err == nil && !pending {
+			return nil
+		}
+		log.Info("slave node: waiting for the master to migrate the database", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// loadOrCreateKey keeps the private database's encryption key beside it.
+func loadOrCreateKey(path string) ([]byte, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return decodeKey(strings.TrimSpace(string(b)))
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write encryption key: %w", err)
+	}
+	return key, nil
+}
