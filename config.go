@@ -18,7 +18,7 @@ import (
 // config is read once at start from flags and the environment, validated, and
 // passed down explicitly. Names follow One API where they mean the same thing.
 type config struct {
-	Command string // serve (default), migrate
+	Command string // serve (default), migrate, healthcheck, version
 
 	Port        int
 	LogDir      string
@@ -69,9 +69,10 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.StringVar(&c.LogDir, "log-dir", env("LOG_DIR"), "also write logs to oneapi.log in this directory (env LOG_DIR)")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(usage, "Usage: oneapi [flags] [serve|migrate|version]\n\n"+
+		fmt.Fprintf(usage, "Usage: oneapi [flags] [serve|migrate|healthcheck|version]\n\n"+
 			"  serve    run the gateway (default)\n"+
 			"  migrate  apply database migrations and exit\n"+
+			"  healthcheck  exit 0 if the server on --port answers /healthz (for container health checks)\n"+
 			"  version  print the version and exit\n\nFlags:\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(usage, "\nConfiguration is read from the environment; see README.md.\n")
@@ -87,11 +88,11 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 		errs = append(errs, fmt.Errorf("unexpected arguments %q", rest[1:]))
 	}
 	switch c.Command {
-	case "serve", "migrate":
+	case "serve", "migrate", "healthcheck":
 	case "version":
 		c.ShowVersion = true
 	default:
-		errs = append(errs, fmt.Errorf("unknown command %q (want serve, migrate or version)", c.Command))
+		errs = append(errs, fmt.Errorf("unknown command %q (want serve, migrate, healthcheck or version)", c.Command))
 	}
 	if c.Port < 1 || c.Port > 65535 {
 		errs = append(errs, fmt.Errorf("port %d out of range 1-65535", c.Port))

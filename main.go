@@ -46,6 +46,9 @@ func main() {
 		fmt.Println("oneapi", version)
 		return
 	}
+	if cfg.Command == "healthcheck" {
+		os.Exit(healthcheck(cfg.Port))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg, os.Stdout); err != nil {
@@ -216,4 +219,19 @@ func loadOrCreateKey(path string) ([]byte, error) {
 		return nil, fmt.Errorf("write encryption key: %w", err)
 	}
 	return key, nil
+}
+
+// healthcheck asks the local server whether it is up; distroless images have no curl.
+func healthcheck(port int) int {
+	client := http.Client{Timeout: 3 * time.Second}
+	res, err := client.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/healthz")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return 1
+	}
+	return 0
 }

@@ -48,7 +48,7 @@ var ErrNoBinaries = errors.New("PostgreSQL server binaries (initdb, postgres) no
 
 // Start initialises dir on first use and starts the server on a socket in dir.
 func Start(ctx context.Context, dir string, opt Options) (*Server, error) {
-	bin, err := findBinaries()
+	bin, err := findBinaries(debianBinGlob)
 	if err != nil {
 		return nil, err
 	}
@@ -194,8 +194,11 @@ func (s *Server) waitReady(ctx context.Context) error {
 	}
 }
 
-// findBinaries looks on PATH first, then in Debian's versioned directories.
-func findBinaries() (map[string]string, error) {
+// debianBinGlob is where Debian installs each PostgreSQL version's server.
+const debianBinGlob = "/usr/lib/postgresql/*/bin"
+
+// findBinaries looks on PATH first, then in the versioned directories of glob.
+func findBinaries(glob string) (map[string]string, error) {
 	names := []string{"initdb", "postgres"}
 	found := map[string]string{}
 	for _, n := range names {
@@ -206,7 +209,7 @@ func findBinaries() (map[string]string, error) {
 	if len(found) == len(names) {
 		return found, nil
 	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	dirs, _ := filepath.Glob(glob)
 	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
 	for _, d := range dirs {
 		ok := true

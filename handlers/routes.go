@@ -44,7 +44,7 @@ func New(d Deps) (*echo.Echo, error) {
 
 	e.GET("/healthz", h.healthz)
 	e.GET("/readyz", h.readyz)
-	e.GET("/static/*", echo.WrapHandler(staticHandler()), cacheStatic)
+	e.Match([]string{http.MethodGet, http.MethodHead}, "/static/*", echo.WrapHandler(staticHandler()), cacheStatic)
 
 	e.GET("/", h.home)
 	return e, nil

@@ -1,0 +1,28 @@
+# The README's two commands: `make run` (or `go run .`) and `make test`.
+GO ?= go
+
+.PHONY: run build test vet generate check-generated bench
+
+run:
+	$(GO) run .
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/oneapi .
+
+vet:
+	$(GO) vet ./...
+
+generate:
+	$(GO) tool sqlc generate
+	$(GO) tool templ generate
+
+# Generated code is committed; regenerating must change nothing.
+check-generated: generate
+	@if [ -n "$$(git status --porcelain -- queries views)" ]; then \
+		echo "generated code is stale: run 'make generate' and commit"; git status --porcelain -- queries views; exit 1; fi
+
+test: vet check-generated
+	$(GO) test -race -count=1 ./...
+
+bench:
+	$(GO) run ./bench
