@@ -1,0 +1,90 @@
+package openai
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"oneapi/relay/adaptor"
+	"oneapi/relay/oai"
+)
+
+// maxErrorBody bounds how much of an error reply is read.
+const maxErrorBody = 64 << 10
+
+// DecodeError reads a non-2xx reply. OpenAI-compatible vendors mostly send
+// {"error":{...}}; others send {"error":"..."}, {"message":"..."},
+// {"detail":"..."} or an HTML page from a proxy, which all end up as a
+// message. Retry-After is kept, the key is redacted and the class set by
+// adaptor.Classify.
+func (a *Adaptor) DecodeError(resp *http.Response) *adaptor.UpstreamError {
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	oe := oai.Error{}
+	if err == nil {
+		oe = parseErrorBody(body, resp.Header.Get("Content-Type"))
+	}
+	if oe.Message == "" {
+		oe.Message = fmt.Sprintf("upstream returned status %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+	}
+	if oe.Type == "" {
+		oe.Type = "upstream_error"
+	}
+	oe.Message = adaptor.Redact(oe.Message, requestKey(resp))
+	return adaptor.NewUpstreamError(resp.StatusCode, resp.Header, oe)
+}
+
+// parseErrorBody extracts an error from whatever an upstream sent.
+func parseErrorBody(body []byte, contentType string) oai.Error {
+	body = bytes.TrimSpace(body)
+	if looksLikeJSONObject(body) {
+		var v struct {
+			Error   json.RawMessage `json:"error"`
+			Message string          `json:"message"`
+			Detail  json.RawMessage `json:"detail"` // FastAPI-style servers (vLLM ...)
+			Type    string          `json:"type"`
+			Code    oai.Code        `json:"code"`
+		}
+		if json.Unmarshal(body, &v) == nil {
+			if oe, ok := parseErrorValue(v.Error); ok {
+				return oe
+			}
+			msg := v.Message
+			if msg == "" && len(v.Detail) > 0 {
+				var s string
+				if json.Unmarshal(v.Detail, &s) == nil {
+					msg = s
+				} else {
+					msg = string(v.Detail)
+				}
+			}
+			if msg != "" {
+				return oai.Error{Message: msg, Type: v.Type, Code: v.Code}
+			}
+		}
+	}
+	// Plain text is worth showing; an HTML error page from a proxy is not.
+	mt, _, _ := mime.ParseMediaType(contentType)
+	if mt == "text/html" || bytes.HasPrefix(body, []byte("<")) || !utf8.Valid(body) {
+		return oai.Error{}
+	}
+	return oai.Error{Message: snippet(body, 300)}
+}
+
+// snippet returns b with runs of white space collapsed, cut to at most n bytes.
+func snippet(b []byte, n int) string {
+	s := strings.Join(strings.Fields(string(b)), " ")
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
