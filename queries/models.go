@@ -10,6 +10,17 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type AccountCode struct {
+	ID        int64
+	Purpose   string
+	Email     string
+	CodeHash  []byte
+	Attempts  int32
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	CreatedAt time.Time
+}
+
 type Channel struct {
 	ID               int64
 	Type             int32
@@ -53,10 +64,29 @@ type Log struct {
 	Content          string
 }
 
+type LoginFailure struct {
+	Key       string
+	Failures  int32
+	WindowEnd time.Time
+}
+
 type Option struct {
 	Key       string
 	Value     string
 	UpdatedAt time.Time
+}
+
+type Redemption struct {
+	ID         int64
+	UserID     int64
+	Name       string
+	CodeHash   []byte
+	CodePrefix string
+	Status     int16
+	Quota      int64
+	UsedBy     pgtype.Int8
+	CreatedAt  time.Time
+	RedeemedAt *time.Time
 }
 
 type Reservation struct {

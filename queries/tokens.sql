@@ -2,3 +2,35 @@
 INSERT INTO tokens (user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, models, subnet)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 RETURNING *;
+
+-- name: TokenListAll :many
+-- Every token, for the in-memory auth state (hash only, never a key).
+SELECT * FROM tokens ORDER BY id;
+
+-- name: TokenGetByKeyHash :one
+SELECT * FROM tokens WHERE key_hash = $1;
+
+-- name: TokenGetByID :one
+SELECT * FROM tokens WHERE id = $1;
+
+-- name: TokenGetForUser :one
+SELECT * FROM tokens WHERE id = $1 AND user_id = $2;
+
+-- name: TokenGetForUserForUpdate :one
+-- For read-modify-write updates: the lock makes a concurrent quota
+-- reservation wait, so writing remain_quota back cannot undo it.
+SELECT * FROM tokens WHERE id = $1 AND user_id = $2 FOR UPDATE;
+
+-- name: TokenListForUser :many
+SELECT * FROM tokens WHERE user_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3;
+
+-- name: TokenSearchForUser :many
+SELECT * FROM tokens WHERE user_id = $1 AND name ILIKE '%' || @keyword::text || '%' ORDER BY id DESC LIMIT 100;
+
+-- name: TokenUpdate :one
+UPDATE tokens SET name = $3, status = $4, expires_at = $5, remain_quota = $6, unlimited_quota = $7, models = $8, subnet = $9
+WHERE id = $1 AND user_id = $2
+RETURNING *;
+
+-- name: TokenDelete :execrows
+DELETE FROM tokens WHERE id = $1 AND user_id = $2;

@@ -61,3 +61,315 @@ func (q *Queries) TokenCreate(ctx context.Context, arg TokenCreateParams) (Token
 	)
 	return i, err
 }
+
+const tokenDelete = `-- name: TokenDelete :execrows
+DELETE FROM tokens WHERE id = $1 AND user_id = $2
+`
+
+type TokenDeleteParams struct {
+	ID     int64
+	UserID int64
+}
+
+func (q *Queries) TokenDelete(ctx context.Context, arg TokenDeleteParams) (int64, error) {
+	result, err := q.db.Exec(ctx, tokenDelete, arg.ID, arg.UserID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const tokenGetByID = `-- name: TokenGetByID :one
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at FROM tokens WHERE id = $1
+`
+
+func (q *Queries) TokenGetByID(ctx context.Context, id int64) (Token, error) {
+	row := q.db.QueryRow(ctx, tokenGetByID, id)
+	var i Token
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Name,
+		&i.KeyHash,
+		&i.KeyPrefix,
+		&i.Status,
+		&i.ExpiresAt,
+		&i.RemainQuota,
+		&i.UnlimitedQuota,
+		&i.UsedQuota,
+		&i.Models,
+		&i.Subnet,
+		&i.CreatedAt,
+		&i.AccessedAt,
+	)
+	return i, err
+}
+
+const tokenGetByKeyHash = `-- name: TokenGetByKeyHash :one
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at FROM tokens WHERE key_hash = $1
+`
+
+func (q *Queries) TokenGetByKeyHash(ctx context.Context, keyHash []byte) (Token, error) {
+	row := q.db.QueryRow(ctx, tokenGetByKeyHash, keyHash)
+	var i Token
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Name,
+		&i.KeyHash,
+		&i.KeyPrefix,
+		&i.Status,
+		&i.ExpiresAt,
+		&i.RemainQuota,
+		&i.UnlimitedQuota,
+		&i.UsedQuota,
+		&i.Models,
+		&i.Subnet,
+		&i.CreatedAt,
+		&i.AccessedAt,
+	)
+	return i, err
+}
+
+const tokenGetForUser = `-- name: TokenGetForUser :one
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at FROM tokens WHERE id = $1 AND user_id = $2
+`
+
+type TokenGetForUserParams struct {
+	ID     int64
+	UserID int64
+}
+
+func (q *Queries) TokenGetForUser(ctx context.Context, arg TokenGetForUserParams) (Token, error) {
+	row := q.db.QueryRow(ctx, tokenGetForUser, arg.ID, arg.UserID)
+	var i Token
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Name,
+		&i.KeyHash,
+		&i.KeyPrefix,
+		&i.Status,
+		&i.ExpiresAt,
+		&i.RemainQuota,
+		&i.UnlimitedQuota,
+		&i.UsedQuota,
+		&i.Models,
+		&i.Subnet,
+		&i.CreatedAt,
+		&i.AccessedAt,
+	)
+	return i, err
+}
+
+const tokenGetForUserForUpdate = `-- name: TokenGetForUserForUpdate :one
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at FROM tokens WHERE id = $1 AND user_id = $2 FOR UPDATE
+`
+
+type TokenGetForUserForUpdateParams struct {
+	ID     int64
+	UserID int64
+}
+
+// For read-modify-write updates: the lock makes a concurrent quota
+// reservation wait, so writing remain_quota back cannot undo it.
+func (q *Queries) TokenGetForUserForUpdate(ctx context.Context, arg TokenGetForUserForUpdateParams) (Token, error) {
+	row := q.db.QueryRow(ctx, tokenGetForUserForUpdate, arg.ID, arg.UserID)
+	var i Token
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Name,
+		&i.KeyHash,
+		&i.KeyPrefix,
+		&i.Status,
+		&i.ExpiresAt,
+		&i.RemainQuota,
+		&i.UnlimitedQuota,
+		&i.UsedQuota,
+		&i.Models,
+		&i.Subnet,
+		&i.CreatedAt,
+		&i.AccessedAt,
+	)
+	return i, err
+}
+
+const tokenListAll = `-- name: TokenListAll :many
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at FROM tokens ORDER BY id
+`
+
+// Every token, for the in-memory auth state (hash only, never a key).
+func (q *Queries) TokenListAll(ctx context.Context) ([]Token, error) {
+	rows, err := q.db.Query(ctx, tokenListAll)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Token{}
+	for rows.Next() {
+		var i Token
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserID,
+			&i.Name,
+			&i.KeyHash,
+			&i.KeyPrefix,
+			&i.Status,
+			&i.ExpiresAt,
+			&i.RemainQuota,
+			&i.UnlimitedQuota,
+			&i.UsedQuota,
+			&i.Models,
+			&i.Subnet,
+			&i.CreatedAt,
+			&i.AccessedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const tokenListForUser = `-- name: TokenListForUser :many
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at FROM tokens WHERE user_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3
+`
+
+type TokenListForUserParams struct {
+	UserID int64
+	Limit  int32
+	Offset int32
+}
+
+func (q *Queries) TokenListForUser(ctx context.Context, arg TokenListForUserParams) ([]Token, error) {
+	rows, err := q.db.Query(ctx, tokenListForUser, arg.UserID, arg.Limit, arg.Offset)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Token{}
+	for rows.Next() {
+		var i Token
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserID,
+			&i.Name,
+			&i.KeyHash,
+			&i.KeyPrefix,
+			&i.Status,
+			&i.ExpiresAt,
+			&i.RemainQuota,
+			&i.UnlimitedQuota,
+			&i.UsedQuota,
+			&i.Models,
+			&i.Subnet,
+			&i.CreatedAt,
+			&i.AccessedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const tokenSearchForUser = `-- name: TokenSearchForUser :many
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at FROM tokens WHERE user_id = $1 AND name ILIKE '%' || $2::text || '%' ORDER BY id DESC LIMIT 100
+`
+
+type TokenSearchForUserParams struct {
+	UserID  int64
+	Keyword string
+}
+
+func (q *Queries) TokenSearchForUser(ctx context.Context, arg TokenSearchForUserParams) ([]Token, error) {
+	rows, err := q.db.Query(ctx, tokenSearchForUser, arg.UserID, arg.Keyword)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Token{}
+	for rows.Next() {
+		var i Token
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserID,
+			&i.Name,
+			&i.KeyHash,
+			&i.KeyPrefix,
+			&i.Status,
+			&i.ExpiresAt,
+			&i.RemainQuota,
+			&i.UnlimitedQuota,
+			&i.UsedQuota,
+			&i.Models,
+			&i.Subnet,
+			&i.CreatedAt,
+			&i.AccessedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const tokenUpdate = `-- name: TokenUpdate :one
+UPDATE tokens SET name = $3, status = $4, expires_at = $5, remain_quota = $6, unlimited_quota = $7, models = $8, subnet = $9
+WHERE id = $1 AND user_id = $2
+RETURNING id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at
+`
+
+type TokenUpdateParams struct {
+	ID             int64
+	UserID         int64
+	Name           string
+	Status         int16
+	ExpiresAt      *time.Time
+	RemainQuota    int64
+	UnlimitedQuota bool
+	Models         string
+	Subnet         string
+}
+
+func (q *Queries) TokenUpdate(ctx context.Context, arg TokenUpdateParams) (Token, error) {
+	row := q.db.QueryRow(ctx, tokenUpdate,
+		arg.ID,
+		arg.UserID,
+		arg.Name,
+		arg.Status,
+		arg.ExpiresAt,
+		arg.RemainQuota,
+		arg.UnlimitedQuota,
+		arg.Models,
+		arg.Subnet,
+	)
+	var i Token
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Name,
+		&i.KeyHash,
+		&i.KeyPrefix,
+		&i.Status,
+		&i.ExpiresAt,
+		&i.RemainQuota,
+		&i.UnlimitedQuota,
+		&i.UsedQuota,
+		&i.Models,
+		&i.Subnet,
+		&i.CreatedAt,
+		&i.AccessedAt,
+	)
+	return i, err
+}

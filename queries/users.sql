@@ -17,3 +17,7 @@ RETURNING *;
 
 -- name: UserSetAccessToken :exec
 UPDATE users SET access_token_hash = $2, access_token_prefix = $3 WHERE id = $1;
+
+-- name: UserListAll :many
+-- Every user, for the in-memory state the relay reads (status, role, group).
+SELECT * FROM users ORDER BY id;

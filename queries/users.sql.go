@@ -176,6 +176,53 @@ func (q *Queries) UserGetByUsername(ctx context.Context, username string) (User,
 	return i, err
 }
 
+const userListAll = `-- name: UserListAll :many
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at FROM users ORDER BY id
+`
+
+// Every user, for the in-memory state the relay reads (status, role, group).
+func (q *Queries) UserListAll(ctx context.Context) ([]User, error) {
+	rows, err := q.db.Query(ctx, userListAll)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []User{}
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Username,
+			&i.PasswordHash,
+			&i.MustChangePassword,
+			&i.DisplayName,
+			&i.Email,
+			&i.Role,
+			&i.Status,
+			&i.GroupName,
+			&i.Quota,
+			&i.UsedQuota,
+			&i.RequestCount,
+			&i.AccessTokenHash,
+			&i.AccessTokenPrefix,
+			&i.AffCode,
+			&i.InviterID,
+			&i.GitHubID,
+			&i.OIDCID,
+			&i.LarkID,
+			&i.CreatedAt,
+			&i.DeletedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const userSetAccessToken = `-- name: UserSetAccessToken :exec
 UPDATE users SET access_token_hash = $2, access_token_prefix = $3 WHERE id = $1
 `

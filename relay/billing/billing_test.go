@@ -1,0 +1,40 @@
+package billing
+
+import "testing"
+
+func TestQuota(t *testing.T) {
+	tests := []struct {
+		name                string
+		prompt, completion  int
+		model, compl, group float64
+		want                int64
+	}{
+		{"gpt-4o-mini 12+20", 12, 20, 0.075, 4, 1, 7}, // (12 + 80) × 0.075 = 6.9 → 7
+		{"group doubles", 12, 20, 0.075, 4, 2, 14},
+		{"tiny rounds up to 1", 1, 0, 0.001, 1, 1, 1},
+		{"free model is free", 100, 100, 0, 1, 1, 0},
+		{"one million gpt-4o input tokens is 2.5 USD", 1_000_000, 0, 1.25, 4, 1, 1_250_000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Quota(tt.prompt, tt.completion, tt.model, tt.compl, tt.group); got != tt.want {
+				t.Errorf("Quota = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDefaultsMatchListPrices(t *testing.T) {
+	if r := DefaultModelRatio["gpt-4o"]; r != 1.25 {
+		t.Errorf("gpt-4o ratio = %v, want 1.25 ($2.50/1M)", r)
+	}
+	if r := DefaultCompletionRatio["gpt-4o"]; r != 4 {
+		t.Errorf("gpt-4o completion ratio = %v, want 4", r)
+	}
+	if r := DefaultModelRatio["claude-sonnet-4-5"]; r != 1.5 {
+		t.Errorf("claude-sonnet-4-5 ratio = %v", r)
+	}
+	if _, ok := DefaultCompletionRatio["text-embedding-3-small"]; ok {
+		t.Error("embeddings should have no completion ratio")
+	}
+}

@@ -1,0 +1,423 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"oneapi/queries"
+)
+
+// Log types (One API's numbers).
+const (
+	LogTypeTopup   = 1
+	LogTypeConsume = 2
+	LogTypeManage  = 3
+	LogTypeSystem  = 4
+)
+
+// ErrTokenQuota and ErrUserQuota are the two ways a reservation is refused.
+var (
+	ErrTokenQuota = errors.New("token quota exhausted")
+	ErrUserQuota  = errors.New("user quota insufficient")
+)
+
+// Reservation is quota taken before an upstream call.
+type Reservation struct {
+	UserID, TokenID, ChannelID int64
+	Model                      string
+	Quota                      int64
+	Stream                     bool
+	RequestID                  string
+}
+
+// Settlement closes a reservation with what was really used.
+type Settlement struct {
+	ReservationID int64
+	Reserved      int64
+	Quota         int64 // what the request really costs
+	UserID        int64
+	Username      string
+	TokenID       int64
+	TokenName     string
+	ChannelID     int64
+	Model         string
+	Prompt        int
+	Completion    int
+	Elapsed       time.Duration
+	Stream        bool
+	RequestID     string
+	Content       string // note for the log row, e.g. "unpriced model"
+	// Served is false when no upstream answered: the reservation is refunded
+	// and no log row or request is counted.
+	Served bool
+	At     time.Time
+}
+
+// Meter reserves quota before upstream calls and settles it afterwards.
+// Reservations from concurrent requests are pipelined into one database round
+// trip; settlements are batched into one transaction off the request path,
+// and flushed on Close. The reservations table makes both crash-safe: an
+// unsettled reservation is settled at its estimate by SweepStale.
+type Meter struct {
+	pool   *pgxpool.Pool
+	q      *queries.Queries
+	log    *slog.Logger
+	nodeID string
+
+	reserveCh chan reserveCall
+	settleCh  chan Settlement
+	wg        sync.WaitGroup
+	stop      chan struct{}
+}
+
+type reserveCall struct {
+	p    queries.QuotaReserveParams
+	done chan reserveResult
+}
+
+type reserveResult struct {
+	id  int64
+	err error
+}
+
+const (
+	maxReserveBatch = 256
+	maxSettleBatch  = 1024
+	settleEvery     = 50 * time.Millisecond
+	reserveWorkers  = 2
+)
+
+// NewMeter starts the meter's workers.
+func NewMeter(pool *pgxpool.Pool, log *slog.Logger, nodeID string) *Meter {
+	m := &Meter{
+		pool: pool, q: queries.New(pool), log: log, nodeID: nodeID,
+		reserveCh: make(chan reserveCall, 4096),
+		settleCh:  make(chan Settlement, 16384),
+		stop:      make(chan struct{}),
+	}
+	for range reserveWorkers {
+		go m.reserveLoop()
+	}
+	m.wg.Add(1)
+	go m.settleLoop()
+	return m
+}
+
+var reserveDonePool = sync.Pool{New: func() any { return make(chan reserveResult, 1) }}
+
+// Reserve takes r.Quota from the token and its user, or fails with
+// ErrTokenQuota / ErrUserQuota. It returns the reservation id.
+func (m *Meter) Reserve(ctx context.Context, r Reservation) (int64, error) {
+	done := reserveDonePool.Get().(chan reserveResult)
+	call := reserveCall{p: queries.QuotaReserveParams{
+		TokenID: r.TokenID, UserID: r.UserID, Quota: r.Quota, NodeID: m.nodeID,
+		RequestID: r.RequestID, ChannelID: r.ChannelID, ModelName: r.Model, IsStream: r.Stream,
+	}, done: done}
+	select {
+	case m.reserveCh <- call:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	// Wait even if ctx ends: the result may be a reservation that must be settled.
+	res := <-done
+	reserveDonePool.Put(done)
+	if res.err != nil {
+		return 0, res.err
+	}
+	switch res.id {
+	case -1:
+		return 0, ErrTokenQuota
+	case -2:
+		return 0, ErrUserQuota
+	}
+	return res.id, nil
+}
+
+// reserveLoop sends whatever reservations are waiting as one pipelined batch:
+// no added wait when idle, one round trip for many under load.
+func (m *Meter) reserveLoop() {
+	calls := make([]reserveCall, 0, maxReserveBatch)
+	params := make([]queries.QuotaReserveParams, 0, maxReserveBatch)
+	for {
+		select {
+		case c := <-m.reserveCh:
+			calls = append(calls[:0], c)
+		case <-m.stop:
+			return
+		}
+	drain:
+		for len(calls) < maxReserveBatch {
+			select {
+			case c := <-m.reserveCh:
+				calls = append(calls, c)
+			default:
+				break drain
+			}
+		}
+		params = params[:0]
+		for _, c := range calls {
+			params = append(params, c.p)
+		}
+		m.reserveBatch(calls, params)
+	}
+}
+
+func (m *Meter) reserveBatch(calls []reserveCall, params []queries.QuotaReserveParams) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	results := make([]reserveResult, len(calls))
+	var batchErr error
+	br := m.q.QuotaReserve(ctx, params)
+	br.QueryRow(func(i int, id int64, err error) {
+		results[i] = reserveResult{id: id, err: err}
+		if err != nil && batchErr == nil {
+			batchErr = err
+		}
+	})
+	if err := br.Close(); err != nil && batchErr == nil {
+		batchErr = err
+	}
+	if batchErr != nil && len(calls) > 1 {
+		// The pipeline is one implicit transaction: one failure (a deadlock
+		// with another node, say) rolls back all. Retry each on its own.
+		for i, c := range calls {
+			one := m.q.QuotaReserve(ctx, []queries.QuotaReserveParams{c.p})
+			one.QueryRow(func(_ int, id int64, err error) { results[i] = reserveResult{id: id, err: err} })
+			_ = one.Close()
+		}
+	}
+	for i, c := range calls {
+		if results[i].err != nil {
+			results[i].err = fmt.Errorf("reserve quota: %w", results[i].err)
+		}
+		c.done <- results[i]
+	}
+}
+
+// Settle queues a settlement; it is written within settleEvery.
+func (m *Meter) Settle(s Settlement) {
+	if s.At.IsZero() {
+		s.At = time.Now()
+	}
+	m.settleCh <- s
+}
+
+// Close flushes queued settlements and stops the workers. Call it after the
+// HTTP server has drained.
+func (m *Meter) Close() {
+	close(m.stop)
+	m.wg.Wait()
+}
+
+func (m *Meter) settleLoop() {
+	defer m.wg.Done()
+	tick := time.NewTicker(settleEvery)
+	defer tick.Stop()
+	batch := make([]Settlement, 0, maxSettleBatch)
+	for {
+		select {
+		case s := <-m.settleCh:
+			batch = append(batch, s)
+			if len(batch) < maxSettleBatch {
+				continue
+			}
+		case <-tick.C:
+		case <-m.stop:
+			for {
+				select {
+				case s := <-m.settleCh:
+					batch = append(batch, s)
+					continue
+				default:
+				}
+				break
+			}
+			m.flushWithRetry(batch, 10*time.Second)
+			return
+		}
+		if len(batch) > 0 {
+			m.flushWithRetry(batch, time.Minute)
+			batch = batch[:0]
+		}
+	}
+}
+
+// flushWithRetry retries a failed flush (the transaction is atomic, so a retry
+// never bills twice). If the database stays away, the reservations remain
+// and the sweeper settles them at their estimate.
+func (m *Meter) flushWithRetry(batch []Settlement, patience time.Duration) {
+	deadline := time.Now().Add(patience)
+	for wait := 50 * time.Millisecond; ; wait = min(wait*2, 2*time.Second) {
+		err := m.flush(batch)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			m.log.Error("settlement failed; the sweeper will settle these reservations at their estimate",
+				"requests", len(batch), "err", err)
+			return
+		}
+		m.log.Warn("settlement failed, retrying", "requests", len(batch), "err", err)
+		time.Sleep(wait)
+	}
+}
+
+// flush writes a batch in one transaction: take the reservations (skipping
+// any the sweeper already settled), adjust tokens, users and channels by
+// their aggregated deltas, and append the log rows.
+func (m *Meter) flush(batch []Settlement) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ids := make([]int64, len(batch))
+	for i, s := range batch {
+		ids[i] = s.ReservationID
+	}
+	return pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
+		q := m.q.WithTx(tx)
+		taken, err := q.ReservationTakeMany(ctx, ids)
+		if err != nil {
+			return err
+		}
+		live := make(map[int64]bool, len(taken))
+		for _, id := range taken {
+			live[id] = true
+		}
+		var agg settleAggregate
+		logs := make([]queries.LogInsertManyParams, 0, len(batch))
+		for _, s := range batch {
+			if !live[s.ReservationID] {
+				continue // settled by the sweeper already
+			}
+			agg.add(s)
+			if s.Served {
+				logs = append(logs, logRow(s))
+			}
+		}
+		if err := agg.apply(ctx, q); err != nil {
+			return err
+		}
+		if len(logs) > 0 {
+			if _, err := q.LogInsertMany(ctx, logs); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func logRow(s Settlement) queries.LogInsertManyParams {
+	return queries.LogInsertManyParams{
+		CreatedAt: s.At, Type: LogTypeConsume, UserID: s.UserID, Username: s.Username,
+		TokenID: s.TokenID, TokenName: s.TokenName, ChannelID: s.ChannelID, ModelName: s.Model,
+		PromptTokens: int32(s.Prompt), CompletionTokens: int32(s.Completion), Quota: s.Quota,
+		ElapsedMs: int32(s.Elapsed.Milliseconds()), IsStream: s.Stream, RequestID: s.RequestID, Content: s.Content,
+	}
+}
+
+// deltas sums refunds, usage and requests per id, in id order of first sight.
+type deltas struct {
+	index    map[int64]int
+	ids      []int64
+	refunds  []int64
+	used     []int64
+	requests []int64
+	elapsed  []int32
+}
+
+func (d *deltas) add(id, refund, used int64, served bool, elapsed time.Duration) {
+	if d.index == nil {
+		d.index = map[int64]int{}
+	}
+	i, ok := d.index[id]
+	if !ok {
+		i = len(d.ids)
+		d.index[id] = i
+		d.ids = append(d.ids, id)
+		d.refunds = append(d.refunds, 0)
+		d.used = append(d.used, 0)
+		d.requests = append(d.requests, 0)
+		d.elapsed = append(d.elapsed, 0)
+	}
+	d.refunds[i] += refund
+	d.used[i] += used
+	if served {
+		d.requests[i]++
+		d.elapsed[i] = int32(elapsed.Milliseconds()) // the latest response time
+	}
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+type settleAggregate struct{ tokens, users, channels deltas }
+
+func (a *settleAggregate) add(s Settlement) {
+	refund := s.Reserved - s.Quota
+	a.tokens.add(s.TokenID, refund, s.Quota, s.Served, 0)
+	a.users.add(s.UserID, refund, s.Quota, s.Served, 0)
+	if s.Served && s.ChannelID != 0 {
+		a.channels.add(s.ChannelID, 0, s.Quota, true, s.Elapsed)
+	}
+}
+
+// apply writes the aggregated deltas: tokens before users, the lock order
+// quota_reserve uses, so settlement and reservation never deadlock.
+func (a *settleAggregate) apply(ctx context.Context, q *queries.Queries) error {
+	t, u, c := &a.tokens, &a.users, &a.channels
+	if len(t.ids) == 0 {
+		return nil
+	}
+	if err := q.TokenSettleMany(ctx, queries.TokenSettleManyParams{Ids: nonNil(t.ids), Refunds: nonNil(t.refunds), Used: nonNil(t.used)}); err != nil {
+		return err
+	}
+	if err := q.UserSettleMany(ctx, queries.UserSettleManyParams{Ids: nonNil(u.ids), Refunds: nonNil(u.refunds), Used: nonNil(u.used), Requests: nonNil(u.requests)}); err != nil {
+		return err
+	}
+	if len(c.ids) == 0 {
+		return nil
+	}
+	return q.ChannelSettleMany(ctx, queries.ChannelSettleManyParams{Ids: c.ids, Used: c.used, ElapsedMs: c.elapsed})
+}
+
+// SweepStale settles, at their estimate, reservations older than olderThan:
+// their node died before settling. Each becomes a log row that says so.
+func (m *Meter) SweepStale(ctx context.Context, olderThan time.Duration) (int, error) {
+	var n int
+	err := pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
+		q := m.q.WithTx(tx)
+		stale, err := q.ReservationTakeStale(ctx, time.Now().Add(-olderThan))
+		if err != nil || len(stale) == 0 {
+			return err
+		}
+		n = len(stale)
+		var agg settleAggregate
+		logs := make([]queries.LogInsertManyParams, 0, len(stale))
+		for _, r := range stale {
+			s := Settlement{
+				ReservationID: r.ID, Reserved: r.Quota, Quota: r.Quota, UserID: r.UserID, TokenID: r.TokenID,
+				ChannelID: r.ChannelID, Model: r.ModelName, Stream: r.IsStream, RequestID: r.RequestID,
+				Served: true, At: r.CreatedAt,
+				Content: fmt.Sprintf("settled at the reserved estimate by the sweeper: node %s never settled it", r.NodeID),
+			}
+			agg.add(s)
+			logs = append(logs, logRow(s))
+		}
+		if err := agg.apply(ctx, q); err != nil {
+			return err
+		}
+		_, err = q.LogInsertMany(ctx, logs)
+		return err
+	})
+	return n, err
+}

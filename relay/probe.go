@@ -1,0 +1,152 @@
+package relay
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"oneapi/relay/adaptor"
+	_ "oneapi/relay/adaptor/openai" // registers the OpenAI-compatible types
+	"oneapi/relay/oai"
+	"oneapi/state"
+)
+
+// ProbeTimeout bounds one channel test, whatever the caller's context allows.
+const ProbeTimeout = 30 * time.Second
+
+// probePrompt and probeMaxTokens make the smallest request that proves a
+// channel answers: One API's channel test sends the same.
+const (
+	probePrompt    = "hi"
+	probeMaxTokens = 1
+)
+
+// ProbeModel returns the model a test of ch asks for: model when the caller
+// names one, else the channel's test model, else the first model it serves;
+// "" when the channel lists none.
+func ProbeModel(ch *state.Channel, model string) string {
+	if m := strings.TrimSpace(model); m != "" {
+		return m
+	}
+	if ch.TestModel != "" {
+		return ch.TestModel
+	}
+	if len(ch.Models) > 0 {
+		return ch.Models[0]
+	}
+	return ""
+}
+
+// Probe sends one tiny real chat request ("hi", one output token) to the
+// channel's upstream through its adaptor and returns how long the answer
+// took. model is chosen as ProbeModel does and goes through the channel's
+// model mapping. An upstream failure comes back as an *adaptor.UpstreamError
+// whose Class says whether the key is dead; no error message ever contains
+// the channel key. The elapsed time is returned on failure too.
+func Probe(ctx context.Context, client *http.Client, ch *state.Channel, model string) (time.Duration, error) {
+	model = ProbeModel(ch, model)
+	if model == "" {
+		return 0, errors.New("the channel lists no model to test")
+	}
+	a := adaptor.For(ch.Type)
+	if a == nil {
+		name := fmt.Sprintf("%d", ch.Type)
+		if t, ok := adaptor.TypeByID(ch.Type); ok {
+			name = t.Name
+		}
+		return 0, fmt.Errorf("channel type %s cannot be tested: no adaptor for it in this build", name)
+	}
+	upstream := ch.UpstreamModel(model)
+	maxTokens := probeMaxTokens
+	chat := &oai.ChatRequest{
+		Model:     upstream,
+		Messages:  []oai.Message{{Role: "user", Content: oai.TextContent(probePrompt)}},
+		MaxTokens: &maxTokens,
+	}
+	body, err := json.Marshal(chat)
+	if err != nil {
+		return 0, fmt.Errorf("encode test request: %w", err)
+	}
+	req := &adaptor.Request{Mode: adaptor.ModeChat, Model: upstream, Body: body, Chat: chat}
+
+	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+	defer cancel()
+	start := time.Now()
+	elapsed, err := probeOnce(ctx, client, a, &ch.Channel, req)
+	if err != nil {
+		return time.Since(start), probeError(err, ch.Key)
+	}
+	return elapsed, nil
+}
+
+// probeOnce sends req and checks that the answer is a chat completion.
+func probeOnce(ctx context.Context, client *http.Client, a adaptor.Adaptor, ch *adaptor.Channel, req *adaptor.Request) (time.Duration, error) {
+	start := time.Now()
+	hreq, err := a.NewRequest(ctx, ch, req)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := client.Do(hreq)
+	if err != nil {
+		return 0, adaptor.TransportError(err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return 0, a.DecodeError(resp)
+	}
+	out, _, err := a.DecodeResponse(req, resp)
+	if err != nil {
+		return 0, err
+	}
+	elapsed := time.Since(start)
+	// A proxy's HTML page or an empty 200 is not an answer. Usage alone
+	// counts: some vendors send no choice when the one token was cut.
+	var v struct {
+		Choices []json.RawMessage `json:"choices"`
+		Usage   *oai.Usage        `json:"usage"`
+	}
+	if json.Unmarshal(out, &v) != nil || (len(v.Choices) == 0 && v.Usage == nil) {
+		return 0, &adaptor.UpstreamError{
+			Status: http.StatusBadGateway, Type: "upstream_error", Class: adaptor.ClassRetry,
+			Message: "upstream answered 2xx but not with a chat completion: " + snippet(out, 200),
+		}
+	}
+	return elapsed, nil
+}
+
+// probeError makes sure no message leaves with the key in it. Transport
+// failures keep their cause ("connection refused", a TLS error): the person
+// testing a channel needs it, and it names no URL (adaptor.TransportError
+// drops the *url.Error around it).
+func probeError(err error, key string) error {
+	var ue *adaptor.UpstreamError
+	if !errors.As(err, &ue) {
+		return errors.New(adaptor.Redact(err.Error(), key))
+	}
+	cp := *ue
+	if cp.Err != nil && !errors.Is(cp.Err, context.Canceled) {
+		cp.Message += ": " + cp.Err.Error()
+	}
+	cp.Message = adaptor.Redact(cp.Message, key)
+	return &cp
+}
+
+// snippet returns b as one line of at most n bytes.
+func snippet(b []byte, n int) string {
+	s := strings.Join(strings.Fields(string(b)), " ")
+	if s == "" {
+		return "(empty body)"
+	}
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}

@@ -1,0 +1,301 @@
+// Package relay serves the OpenAI-compatible API under /v1: it authenticates
+// issued keys against the in-memory state, picks a channel, has the channel
+// type's adaptor call upstream, streams the answer back and meters the
+// request (reserve before, settle after).
+//
+// It is a plain net/http handler mounted beside the Echo console, so the hot
+// path carries no middleware it does not need.
+package relay
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"oneapi/relay/adaptor"
+	_ "oneapi/relay/adaptor/openai" // registers the OpenAI-compatible channel types
+	"oneapi/state"
+)
+
+// Config holds the relay's start-up settings; runtime ones live in state.Options.
+type Config struct {
+	// TrustedProxies may set X-Forwarded-For; for anyone else the client IP is the socket peer.
+	TrustedProxies []netip.Prefix
+	// Timeout bounds one upstream call from start to last byte; 0 = none.
+	Timeout time.Duration
+	// MaxBodyBytes bounds a request body (audio uploads included).
+	MaxBodyBytes int64
+}
+
+// Server is the /v1 handler.
+type Server struct {
+	state  *state.State
+	meter  *Meter
+	client *http.Client
+	log    *slog.Logger
+	cfg    Config
+
+	idPrefix string
+	idSeq    atomic.Uint64
+}
+
+// NewServer wires the relay. client is the upstream client (see NewTransport).
+func NewServer(st *state.State, meter *Meter, client *http.Client, log *slog.Logger, cfg Config) *Server {
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 32 << 20
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return &Server{state: st, meter: meter, client: client, log: log, cfg: cfg, idPrefix: hex.EncodeToString(b[:])}
+}
+
+// NewTransport is the one upstream transport: many idle connections per host
+// (the default 2 would make every burst dial), bounded dial and header waits.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 5 * time.Minute, // slow models think before the first byte
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// newRequestID is unique per node and cheap: a random node prefix and a counter.
+func (s *Server) newRequestID() string {
+	return s.idPrefix + strconv.FormatUint(s.idSeq.Add(1), 36)
+}
+
+// ServeHTTP routes /v1 requests.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rid := s.newRequestID()
+	w.Header().Set("X-Request-Id", rid)
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("relay panic", "request_id", rid, "panic", fmt.Sprint(v))
+			writeError(w, rid, errInternal)
+		}
+	}()
+	path := r.URL.Path
+	switch {
+	case path == "/v1/models" && r.Method == http.MethodGet:
+		s.listModels(w, r, rid)
+	case strings.HasPrefix(path, "/v1/models/") && r.Method == http.MethodGet:
+		s.getModel(w, r, rid, strings.TrimPrefix(path, "/v1/models/"))
+	default:
+		mode, ok := adaptor.ModeForPath(path)
+		if !ok {
+			writeError(w, rid, &apiError{http.StatusNotFound, "invalid_request_error", "unknown_url",
+				fmt.Sprintf("Invalid URL (%s %s)", r.Method, path)})
+			return
+		}
+		if r.Method != http.MethodPost {
+			writeError(w, rid, &apiError{http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed",
+				fmt.Sprintf("%s %s: use POST", r.Method, path)})
+			return
+		}
+		s.relay(w, r, rid, mode)
+	}
+}
+
+// caller is an authenticated request's token and user.
+type caller struct {
+	token         *state.Token
+	user          *state.User
+	pinnedChannel int64 // sk-KEY-CHANNELID, admins only
+}
+
+// authenticate checks the key and everything about it that does not depend
+// on the request body.
+func (s *Server) authenticate(r *http.Request) (*caller, *apiError) {
+	h := r.Header.Get("Authorization")
+	key := h
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		key = h[7:]
+	}
+	key = strings.TrimSpace(key)
+	if key == "" {
+		return nil, errMissingKey
+	}
+	key = strings.TrimPrefix(key, "sk-")
+	var pinned int64
+	if i := strings.LastIndexByte(key, '-'); i > 0 {
+		id, err := strconv.ParseInt(key[i+1:], 10, 64)
+		if err != nil || id <= 0 {
+			return nil, errInvalidKey
+		}
+		key, pinned = key[:i], id
+	}
+	hash := sha256.Sum256([]byte(key))
+	tok, err := s.state.Token(r.Context(), hash)
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, errInvalidKey
+		}
+		s.log.Error("token lookup", "err", err)
+		return nil, errInternal
+	}
+	if tok.Status != state.StatusEnabled {
+		return nil, errTokenDisabled
+	}
+	if tok.ExpiresAt != nil && time.Now().After(*tok.ExpiresAt) {
+		return nil, errTokenExpired
+	}
+	user, err := s.state.User(r.Context(), tok.UserID)
+	if err != nil || user.Status != state.StatusEnabled {
+		return nil, errUserDisabled
+	}
+	if tok.Subnets != nil && !s.ipAllowed(r, tok.Subnets) {
+		return nil, errIPNotAllowed
+	}
+	if pinned != 0 && user.Role < state.RoleAdmin {
+		return nil, errPinNotAllowed
+	}
+	return &caller{token: tok, user: user, pinnedChannel: pinned}, nil
+}
+
+func (s *Server) ipAllowed(r *http.Request, subnets []netip.Prefix) bool {
+	ip := ClientIP(r, s.cfg.TrustedProxies)
+	if !ip.IsValid() {
+		return false
+	}
+	for _, p := range subnets {
+		if p.IsValid() && p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// ClientIP is the socket peer, or, when the peer is a trusted proxy, the
+// nearest X-Forwarded-For address that is not itself a trusted proxy.
+func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	ip := ap.Addr().Unmap()
+	if len(trusted) == 0 || !inPrefixes(ip, trusted) {
+		return ip
+	}
+	xff := strings.Join(r.Header.Values("X-Forwarded-For"), ",")
+	parts := strings.Split(xff, ",")
+	for i := len(parts) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(parts[i]))
+		if err != nil {
+			return ip // a malformed hop: trust nothing before it
+		}
+		a = a.Unmap()
+		if !inPrefixes(a, trusted) {
+			return a
+		}
+		ip = a
+	}
+	return ip
+}
+
+func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// modelAllowed applies the token's model allowlist.
+func (c *caller) modelAllowed(model string) bool {
+	return c.token.Models == nil || c.token.Models[model]
+}
+
+func (s *Server) listModels(w http.ResponseWriter, r *http.Request, rid string) {
+	c, aerr := s.authenticate(r)
+	if aerr != nil {
+		writeError(w, rid, aerr)
+		return
+	}
+	routes := s.state.Routes()
+	list := modelList{Object: "list", Data: []modelEntry{}}
+	for _, m := range routes.Models(c.user.Group) {
+		if c.modelAllowed(m) {
+			list.Data = append(list.Data, newModelEntry(m))
+		}
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) getModel(w http.ResponseWriter, r *http.Request, rid, id string) {
+	c, aerr := s.authenticate(r)
+	if aerr != nil {
+		writeError(w, rid, aerr)
+		return
+	}
+	if !c.modelAllowed(id) || !s.state.Routes().Serves(c.user.Group, id) {
+		writeError(w, rid, modelNotFound(id))
+		return
+	}
+	writeJSON(w, http.StatusOK, newModelEntry(id))
+}
+
+type modelEntry struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+type modelList struct {
+	Object string       `json:"object"`
+	Data   []modelEntry `json:"data"`
+}
+
+// startTime stands in for a model's creation time, which upstreams don't share.
+var startTime = time.Now().Unix()
+
+func newModelEntry(id string) modelEntry {
+	return modelEntry{ID: id, Object: "model", Created: startTime, OwnedBy: ownerOf(id)}
+}
+
+func ownerOf(model string) string {
+	switch {
+	case strings.HasPrefix(model, "claude"):
+		return "anthropic"
+	case strings.HasPrefix(model, "gemini"), strings.HasPrefix(model, "text-embedding-004"):
+		return "google"
+	case strings.HasPrefix(model, "deepseek"):
+		return "deepseek"
+	case strings.HasPrefix(model, "qwen"):
+		return "alibaba"
+	case strings.HasPrefix(model, "glm"):
+		return "zhipu"
+	}
+	return "openai"
+}
+
+// withTimeout applies the relay timeout, if any.
+func (s *Server) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.cfg.Timeout > 0 {
+		return context.WithTimeout(ctx, s.cfg.Timeout)
+	}
+	return context.WithCancel(ctx)
+}

@@ -1,0 +1,212 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"oneapi/relay/billing"
+)
+
+// Options are the runtime settings the relay reads, parsed from the options
+// table (One API's keys) over the defaults.
+type Options struct {
+	ModelRatio             map[string]float64
+	CompletionRatio        map[string]float64
+	GroupRatio             map[string]float64
+	RetryTimes             int
+	AutoDisableChannel     bool
+	AutoEnableChannel      bool
+	QuotaPerUnit           float64
+	DisplayInCurrency      bool
+	UnpricedModelRatio     float64
+	RefuseUnpricedModels   bool
+	PreConsumedCompletions int // completion tokens reserved when a request sets no max_tokens
+
+	raw map[string]string
+}
+
+// Price returns the ratios for model in group; priced is false when the model
+// has no ratio and the unpriced default applies.
+func (o *Options) Price(model, group string) (modelRatio, completionRatio, groupRatio float64, priced bool) {
+	modelRatio, priced = o.ModelRatio[model]
+	if !priced {
+		modelRatio = o.UnpricedModelRatio
+	}
+	completionRatio, ok := o.CompletionRatio[model]
+	if !ok {
+		completionRatio = 1
+	}
+	groupRatio, ok = o.GroupRatio[group]
+	if !ok {
+		groupRatio = 1
+	}
+	return modelRatio, completionRatio, groupRatio, priced
+}
+
+// Raw returns the effective value of every registered option.
+func (o *Options) Raw() map[string]string { return o.raw }
+
+// OptionSpec describes one setting: its default and how to check a new value.
+type OptionSpec struct {
+	Default  string
+	Validate func(string) error
+}
+
+var (
+	specsMu sync.RWMutex
+	specs   = map[string]OptionSpec{}
+)
+
+// RegisterOption declares a setting stored in the options table. Packages that
+// own settings (sign-in, mail...) register theirs at init.
+func RegisterOption(key string, spec OptionSpec) {
+	specsMu.Lock()
+	defer specsMu.Unlock()
+	specs[key] = spec
+}
+
+// OptionKeys lists the registered keys, sorted.
+func OptionKeys() []string {
+	specsMu.RLock()
+	defer specsMu.RUnlock()
+	keys := make([]string, 0, len(specs))
+	for k := range specs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// ValidateOption checks value for key; unknown keys are refused.
+func ValidateOption(key, value string) error {
+	specsMu.RLock()
+	spec, ok := specs[key]
+	specsMu.RUnlock()
+	if !ok {
+		return fmt.Errorf("unknown option %q", key)
+	}
+	if spec.Validate != nil {
+		if err := spec.Validate(value); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// IsSecretOption reports whether an option must never be returned by an API:
+// One API's convention is keys ending in Secret or Token.
+func IsSecretOption(key string) bool {
+	return strings.HasSuffix(key, "Secret") || strings.HasSuffix(key, "Token")
+}
+
+func ratioTable(v string) error {
+	var m map[string]float64
+	if err := json.Unmarshal([]byte(v), &m); err != nil {
+		return errors.New("want a JSON object of name to number")
+	}
+	for k, r := range m {
+		if r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+			return fmt.Errorf("ratio of %q must be a number ≥ 0", k)
+		}
+	}
+	return nil
+}
+
+// ValidBool accepts One API's "true"/"false".
+func ValidBool(v string) error {
+	if v != "true" && v != "false" {
+		return errors.New(`want "true" or "false"`)
+	}
+	return nil
+}
+
+// ValidInt returns a validator for whole numbers in [min, max].
+func ValidInt(min, max int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < min || n > max {
+			return fmt.Errorf("want a whole number from %d to %d", min, max)
+		}
+		return nil
+	}
+}
+
+func validPositiveFloat(v string) error {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 || math.IsInf(f, 0) {
+		return errors.New("want a number > 0")
+	}
+	return nil
+}
+
+func validNonNegativeFloat(v string) error {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || math.IsInf(f, 0) {
+		return errors.New("want a number ≥ 0")
+	}
+	return nil
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+func init() {
+	RegisterOption("ModelRatio", OptionSpec{mustJSON(billing.DefaultModelRatio), ratioTable})
+	RegisterOption("CompletionRatio", OptionSpec{mustJSON(billing.DefaultCompletionRatio), ratioTable})
+	RegisterOption("GroupRatio", OptionSpec{mustJSON(billing.DefaultGroupRatio), ratioTable})
+	RegisterOption("RetryTimes", OptionSpec{"2", ValidInt(0, 10)})
+	RegisterOption("AutomaticDisableChannelEnabled", OptionSpec{"true", ValidBool})
+	RegisterOption("AutomaticEnableChannelEnabled", OptionSpec{"true", ValidBool})
+	RegisterOption("QuotaPerUnit", OptionSpec{strconv.Itoa(billing.DefaultQuotaPerUnit), validPositiveFloat})
+	RegisterOption("DisplayInCurrencyEnabled", OptionSpec{"true", ValidBool})
+	RegisterOption("UnpricedModelRatio", OptionSpec{strconv.Itoa(billing.DefaultUnpricedRatio), validNonNegativeFloat})
+	RegisterOption("RefuseUnpricedModels", OptionSpec{"false", ValidBool})
+	RegisterOption("PreConsumedCompletionTokens", OptionSpec{"1000", ValidInt(0, 1_000_000)})
+}
+
+// ParseOptions overlays stored values on the defaults. A stored value that no
+// longer validates is an error, so a bad edit is never half-applied.
+func ParseOptions(stored map[string]string) (*Options, error) {
+	specsMu.RLock()
+	raw := make(map[string]string, len(specs))
+	for k, s := range specs {
+		raw[k] = s.Default
+	}
+	specsMu.RUnlock()
+	var errs []error
+	for k, v := range stored {
+		if _, known := raw[k]; !known {
+			raw[k] = v // kept for whoever owns it; not ours to judge
+			continue
+		}
+		if err := ValidateOption(k, v); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		raw[k] = v
+	}
+	o := &Options{raw: raw}
+	_ = json.Unmarshal([]byte(raw["ModelRatio"]), &o.ModelRatio)
+	_ = json.Unmarshal([]byte(raw["CompletionRatio"]), &o.CompletionRatio)
+	_ = json.Unmarshal([]byte(raw["GroupRatio"]), &o.GroupRatio)
+	o.RetryTimes, _ = strconv.Atoi(raw["RetryTimes"])
+	o.AutoDisableChannel = raw["AutomaticDisableChannelEnabled"] == "true"
+	o.AutoEnableChannel = raw["AutomaticEnableChannelEnabled"] == "true"
+	o.QuotaPerUnit, _ = strconv.ParseFloat(raw["QuotaPerUnit"], 64)
+	o.DisplayInCurrency = raw["DisplayInCurrencyEnabled"] == "true"
+	o.UnpricedModelRatio, _ = strconv.ParseFloat(raw["UnpricedModelRatio"], 64)
+	o.RefuseUnpricedModels = raw["RefuseUnpricedModels"] == "true"
+	o.PreConsumedCompletions, _ = strconv.Atoi(raw["PreConsumedCompletionTokens"])
+	return o, errors.Join(errs...)
+}

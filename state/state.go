@@ -1,0 +1,340 @@
+// Package state holds in memory what the relay reads on every request:
+// tokens (by key hash), users, channels with the routing table built from
+// them, and the runtime options. It loads through queries and is refreshed by
+// Reload, called after local writes, by the periodic safety-net reload, and
+// (later) by the cluster's LISTEN/NOTIFY listener. Balances are never cached:
+// the meter's reservation UPDATE is the truth.
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"oneapi/keys"
+	"oneapi/queries"
+)
+
+// Kinds of state, as named in Reload and in change notifications.
+const (
+	KindTokens   = "tokens"
+	KindUsers    = "users"
+	KindChannels = "channels"
+	KindOptions  = "options"
+)
+
+// Status values shared by users, tokens and channels (One API's numbers).
+const (
+	StatusEnabled      = 1
+	StatusDisabled     = 2
+	StatusAutoDisabled = 3 // channels only
+)
+
+// Roles (One API's numbers).
+const (
+	RoleUser  = 1
+	RoleAdmin = 10
+	RoleRoot  = 100
+)
+
+// Token is what the relay needs to authorise a key.
+type Token struct {
+	ID        int64
+	UserID    int64
+	Name      string
+	Status    int16
+	ExpiresAt *time.Time
+	Unlimited bool
+	Models    map[string]bool // nil: any model
+	Subnets   []netip.Prefix  // nil: any address
+}
+
+// User is what the relay needs of a token's owner.
+type User struct {
+	ID       int64
+	Username string
+	Role     int16
+	Status   int16 // deleted users are StatusDisabled
+	Group    string
+}
+
+// State is safe for concurrent use.
+type State struct {
+	pool   queries.TxBeginner
+	q      *queries.Queries
+	cipher *keys.Cipher
+	log    *slog.Logger
+
+	mu          sync.RWMutex
+	tokens      map[[32]byte]*Token
+	tokenHashes map[int64][32]byte // id -> hash, to drop a deleted token
+	users       map[int64]*User
+
+	routes  atomic.Pointer[Routes]
+	options atomic.Pointer[Options]
+}
+
+// New loads everything once.
+func New(ctx context.Context, pool *pgxpool.Pool, cipher *keys.Cipher, log *slog.Logger) (*State, error) {
+	s := &State{pool: pool, q: queries.New(pool), cipher: cipher, log: log}
+	if err := s.ReloadAll(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ReloadAll reloads every kind: at start, after a listener reconnects, and
+// periodically as the safety net.
+func (s *State) ReloadAll(ctx context.Context) error {
+	for _, k := range []string{KindOptions, KindUsers, KindTokens, KindChannels} {
+		if err := s.Reload(ctx, k, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Reload refreshes one row (id > 0) or all rows (id = 0) of a kind.
+func (s *State) Reload(ctx context.Context, kind string, id int64) error {
+	switch kind {
+	case KindTokens:
+		return s.reloadTokens(ctx, id)
+	case KindUsers:
+		return s.reloadUsers(ctx, id)
+	case KindChannels:
+		return s.reloadChannels(ctx)
+	case KindOptions:
+		return s.reloadOptions(ctx)
+	}
+	return fmt.Errorf("state: unknown kind %q", kind)
+}
+
+// Token returns the token whose key hashes to hash. A key not in memory is
+// looked up in the database once (it may have been created on another node).
+func (s *State) Token(ctx context.Context, hash [32]byte) (*Token, error) {
+	s.mu.RLock()
+	t := s.tokens[hash]
+	s.mu.RUnlock()
+	if t != nil {
+		return t, nil
+	}
+	row, err := s.q.TokenGetByKeyHash(ctx, hash[:])
+	if err != nil {
+		return nil, err
+	}
+	t = tokenFromRow(row)
+	s.mu.Lock()
+	s.tokens[hash] = t
+	s.tokenHashes[t.ID] = hash
+	s.mu.Unlock()
+	return t, nil
+}
+
+// User returns a user by id, from memory or, on a miss, from the database.
+func (s *State) User(ctx context.Context, id int64) (*User, error) {
+	s.mu.RLock()
+	u := s.users[id]
+	s.mu.RUnlock()
+	if u != nil {
+		return u, nil
+	}
+	row, err := s.q.UserGetByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	u = userFromRow(row)
+	s.mu.Lock()
+	s.users[id] = u
+	s.mu.Unlock()
+	return u, nil
+}
+
+// Routes returns the current routing table.
+func (s *State) Routes() *Routes { return s.routes.Load() }
+
+// Options returns the current runtime options.
+func (s *State) Options() *Options { return s.options.Load() }
+
+func (s *State) reloadTokens(ctx context.Context, id int64) error {
+	if id == 0 {
+		rows, err := s.q.TokenListAll(ctx)
+		if err != nil {
+			return fmt.Errorf("load tokens: %w", err)
+		}
+		tokens := make(map[[32]byte]*Token, len(rows))
+		hashes := make(map[int64][32]byte, len(rows))
+		for _, r := range rows {
+			h := [32]byte(r.KeyHash)
+			tokens[h] = tokenFromRow(r)
+			hashes[r.ID] = h
+		}
+		s.mu.Lock()
+		s.tokens, s.tokenHashes = tokens, hashes
+		s.mu.Unlock()
+		return nil
+	}
+	row, err := s.q.TokenGetByID(ctx, id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.tokenHashes[id]; ok {
+		delete(s.tokens, old)
+		delete(s.tokenHashes, id)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // deleted
+	}
+	if err != nil {
+		return fmt.Errorf("load token %d: %w", id, err)
+	}
+	h := [32]byte(row.KeyHash)
+	s.tokens[h] = tokenFromRow(row)
+	s.tokenHashes[id] = h
+	return nil
+}
+
+func (s *State) reloadUsers(ctx context.Context, id int64) error {
+	if id == 0 {
+		rows, err := s.q.UserListAll(ctx)
+		if err != nil {
+			return fmt.Errorf("load users: %w", err)
+		}
+		users := make(map[int64]*User, len(rows))
+		for _, r := range rows {
+			users[r.ID] = userFromRow(r)
+		}
+		s.mu.Lock()
+		s.users = users
+		s.mu.Unlock()
+		return nil
+	}
+	row, err := s.q.UserGetByID(ctx, id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Deleted: keep a disabled entry so the relay refuses without a query.
+		s.users[id] = &User{ID: id, Status: StatusDisabled}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load user %d: %w", id, err)
+	}
+	s.users[id] = userFromRow(row)
+	return nil
+}
+
+func (s *State) reloadChannels(ctx context.Context) error {
+	rows, err := s.q.ChannelListAll(ctx)
+	if err != nil {
+		return fmt.Errorf("load channels: %w", err)
+	}
+	chans := make([]*Channel, 0, len(rows))
+	for _, r := range rows {
+		ch, err := s.channelFromRow(r)
+		if err != nil {
+			// One undecryptable key must not take the others down.
+			s.log.Error("channel skipped", "channel", r.ID, "err", err)
+			continue
+		}
+		chans = append(chans, ch)
+	}
+	s.routes.Store(buildRoutes(chans))
+	return nil
+}
+
+func (s *State) reloadOptions(ctx context.Context) error {
+	rows, err := s.q.OptionList(ctx)
+	if err != nil {
+		return fmt.Errorf("load options: %w", err)
+	}
+	raw := make(map[string]string, len(rows))
+	for _, r := range rows {
+		raw[r.Key] = r.Value
+	}
+	o, err := ParseOptions(raw)
+	if err != nil {
+		// Only a hand edit gets an invalid value past the API: that key keeps
+		// its default, and the others still apply.
+		s.log.Error("invalid stored option ignored", "err", err)
+	}
+	s.options.Store(o)
+	return nil
+}
+
+func tokenFromRow(r queries.Token) *Token {
+	t := &Token{
+		ID: r.ID, UserID: r.UserID, Name: r.Name, Status: r.Status,
+		ExpiresAt: r.ExpiresAt, Unlimited: r.UnlimitedQuota,
+	}
+	if ms := splitList(r.Models); len(ms) > 0 {
+		t.Models = make(map[string]bool, len(ms))
+		for _, m := range ms {
+			t.Models[m] = true
+		}
+	}
+	for _, s := range splitList(r.Subnet) {
+		if p, err := ParsePrefix(s); err == nil {
+			t.Subnets = append(t.Subnets, p)
+		} else {
+			// Stored unparseable: fail closed, no address matches.
+			t.Subnets = append(t.Subnets, netip.Prefix{})
+		}
+	}
+	return t
+}
+
+func userFromRow(r queries.User) *User {
+	u := &User{ID: r.ID, Username: r.Username, Role: r.Role, Status: r.Status, Group: r.GroupName}
+	if r.DeletedAt != nil {
+		u.Status = StatusDisabled
+	}
+	return u
+}
+
+// splitList splits a comma-separated list, trimming blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ParsePrefix accepts a CIDR or a single address.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// RunPeriodicReload reloads everything every interval until ctx ends.
+func (s *State) RunPeriodicReload(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.ReloadAll(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("periodic state reload failed", "err", err)
+			}
+		}
+	}
+}
