@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -39,6 +40,9 @@ type config struct {
 
 	InitialRootToken       string
 	InitialRootAccessToken string
+
+	// PprofAddr, when set, serves net/http/pprof there (keep it on loopback).
+	PprofAddr string
 
 	ShowVersion bool
 }
@@ -174,6 +178,12 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 		}
 	}
 
+	c.PprofAddr = env("PPROF_ADDR")
+	if c.PprofAddr != "" {
+		if _, _, err := net.SplitHostPort(c.PprofAddr); err != nil {
+			errs = append(errs, fmt.Errorf("PPROF_ADDR=%q: want host:port, e.g. 127.0.0.1:6060", c.PprofAddr))
+		}
+	}
 	c.InitialRootToken = env("INITIAL_ROOT_TOKEN")
 	c.InitialRootAccessToken = env("INITIAL_ROOT_ACCESS_TOKEN")
 	for name, v := range map[string]string{"INITIAL_ROOT_TOKEN": c.InitialRootToken, "INITIAL_ROOT_ACCESS_TOKEN": c.InitialRootAccessToken} {

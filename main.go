@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -26,8 +27,13 @@ import (
 
 	"oneapi/embeddedpg"
 	"oneapi/handlers"
+	"oneapi/jobs"
+	"oneapi/keys"
 	"oneapi/migrations"
 	"oneapi/queries"
+	"oneapi/relay"
+	"oneapi/relay/tokenizer"
+	"oneapi/state"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -125,13 +131,49 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 
+	cipher, err := keys.NewCipher(cfg.EncryptionKey)
+	if err != nil {
+		return err
+	}
+	st, err := state.New(ctx, pool, cipher, log)
+	if err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	bg, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
+	go jobs.NewListener(pool, st, log).Run(bg)     // changes from any node, at once
+	go st.RunPeriodicReload(bg, cfg.SyncFrequency) // the safety net
+	go tokenizer.Warm()                            // build the BPE tables before the first request needs them
+
+	meter, err := relay.NewMeter(ctx, pool, log, nodeID())
+	if err != nil {
+		return err
+	}
+	go sweepReservations(bg, meter, cfg.RelayTimeout, log)
+	relaySrv := relay.NewServer(st, meter, &http.Client{Transport: relay.NewTransport()}, log, relay.Config{
+		TrustedProxies: cfg.TrustedProxies,
+		Timeout:        cfg.RelayTimeout,
+	})
+
 	app, err := handlers.New(handlers.Deps{
-		Pool:    pool,
-		Log:     log,
-		Version: version,
+		Pool:            pool,
+		Log:             log,
+		Version:         version,
+		State:           st,
+		Cipher:          cipher,
+		SessionSecret:   cfg.SessionSecret,
+		FrontendBaseURL: cfg.FrontendBaseURL,
+		TrustedProxies:  cfg.TrustedProxies,
 	})
 	if err != nil {
 		return err
+	}
+
+	if cfg.PprofAddr != "" {
+		go func() {
+			// The blank import of net/http/pprof registers on the default mux, served only here.
+			log.Warn("profiling endpoints enabled", "addr", cfg.PprofAddr, "err", http.ListenAndServe(cfg.PprofAddr, nil))
+		}()
 	}
 
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
@@ -139,7 +181,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		return err
 	}
 	httpSrv := &http.Server{
-		Handler:           app,
+		Handler:           routeByPrefix(relaySrv, app),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -160,6 +202,8 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("drain incomplete", "err", err)
 	}
+	stopBackground()
+	meter.Close() // settle everything the drained requests used
 	log.Info("stopped")
 	return nil
 }
@@ -183,6 +227,46 @@ func openPool(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
 	return pool, nil
+}
+
+// routeByPrefix sends /v1 to the relay and everything else to the console and
+// management API: the relay's hot path skips the console's middleware.
+func routeByPrefix(relayHandler, app http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			relayHandler.ServeHTTP(w, r)
+			return
+		}
+		app.ServeHTTP(w, r)
+	})
+}
+
+// nodeID names this process in reservations, so a stale one says whose it was.
+func nodeID() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), keys.Random(4))
+}
+
+// sweepReservations settles reservations a dead node left behind, at their
+// estimate, once at start and then every minute. A reservation is stale once
+// it is older than the longest a request may run.
+func sweepReservations(ctx context.Context, m *relay.Meter, relayTimeout time.Duration, log *slog.Logger) {
+	staleAfter := max(relayTimeout, 10*time.Minute) + time.Minute
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		n, err := m.SweepStale(ctx, staleAfter)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("reservation sweep failed", "err", err)
+		} else if n > 0 {
+			log.Warn("settled stale reservations at their estimate", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // waitForSchema lets a slave node start only once a master has migrated.

@@ -3,12 +3,12 @@ package handlers
 import (
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 
 	"oneapi/queries"
+	"oneapi/views"
 )
 
 // apiReply is One API's reply shape for /api.
@@ -19,21 +19,36 @@ type apiReply struct {
 }
 
 // errorHandler is the one place that turns an error into a reply: JSON in One
-// API's shape under /api, plain text elsewhere. 5xx details stay in the log.
+// API's shape under /api; for htmx requests a flash fragment retargeted to
+// #flash; otherwise a full error page. 5xx details stay in the log.
 func (h *Handler) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
 	code, msg := statusOf(err)
+	id := c.Response().Header().Get(echo.HeaderXRequestID)
 	if code >= 500 {
-		h.log.Error("request failed", "id", c.Response().Header().Get(echo.HeaderXRequestID), "path", c.Request().URL.Path, "err", err)
+		h.log.Error("request failed", "id", id, "path", c.Request().URL.Path, "err", err)
 		msg = "internal server error"
+	} else {
+		h.log.Info("request refused", "id", id, "path", c.Request().URL.Path, "status", code, "msg", msg)
 	}
-	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
-		_ = c.JSON(code, apiReply{Success: false, Message: msg})
-		return
+	var werr error
+	switch {
+	case isAPI(c):
+		werr = c.JSON(code, apiReply{Success: false, Message: msg})
+	case c.Request().Method == http.MethodHead:
+		werr = c.NoContent(code)
+	case isHTMX(c):
+		c.Response().Header().Set("HX-Retarget", "#flash")
+		c.Response().Header().Set("HX-Reswap", "innerHTML")
+		werr = render(c, code, views.Flash(views.FlashView{Message: msg, Error: true}))
+	default:
+		werr = render(c, code, views.ErrorPage(views.ErrorView{Layout: h.layout(c, http.StatusText(code)), Code: code, Message: msg, RequestID: id}))
 	}
-	_ = c.String(code, msg)
+	if werr != nil {
+		h.log.Error("write error reply", "id", id, "err", werr)
+	}
 }
 
 // statusOf maps an error to an HTTP status and a message a user may see.

@@ -27,5 +27,5 @@ func (h *Handler) readyz(c echo.Context) error {
 }
 
 func (h *Handler) home(c echo.Context) error {
-	return render(c, http.StatusOK, views.HomePage(views.HomeView{Layout: views.LayoutView{Title: "Home"}, Version: h.version}))
+	return render(c, http.StatusOK, views.HomePage(views.HomeView{Layout: h.layout(c, "Home"), Version: h.version}))
 }

@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,25 +13,37 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
+	"oneapi/keys"
 	"oneapi/queries/dbtest"
+	"oneapi/state"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // testApp is the real Echo application on a fresh database.
 type testApp struct {
-	e    *echo.Echo
-	pool *pgxpool.Pool
+	e     *echo.Echo
+	pool  *pgxpool.Pool
+	state *state.State
 }
 
 func newTestApp(t *testing.T) *testApp {
 	t.Helper()
 	pool := dbtest.Pool(t)
-	e, err := New(Deps{Pool: pool, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "test"})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cipher, err := keys.NewCipher(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testApp{e: e, pool: pool}
+	st, err := state.New(context.Background(), pool, cipher, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Deps{Pool: pool, Log: log, Version: "test", State: st, Cipher: cipher})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testApp{e: e, pool: pool, state: st}
 }
 
 // do sends a request through the application and returns the recorded reply.

@@ -5,13 +5,19 @@ package handlers
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 
+	"github.com/alexedwards/scs/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"oneapi/keys"
 	"oneapi/queries"
+	"oneapi/state"
 	"oneapi/static"
 )
 
@@ -20,6 +26,27 @@ type Deps struct {
 	Pool    *pgxpool.Pool
 	Log     *slog.Logger
 	Version string
+	// State is the in-memory view the relay reads; call its Reload after a write.
+	State *state.State
+	// Cipher encrypts upstream channel keys at rest.
+	Cipher *keys.Cipher
+
+	// SessionSecret (SESSION_SECRET) keys the hashes of codes sent by mail;
+	// sessions themselves are server-side and need no secret to survive restarts.
+	SessionSecret string
+	// FrontendBaseURL (FRONTEND_BASE_URL) is the console's public address, used
+	// in mailed links and OAuth callbacks; empty: taken from the request.
+	FrontendBaseURL string
+	// TrustedProxies may set X-Forwarded-For; from anyone else it is ignored
+	// and the client IP is the socket peer.
+	TrustedProxies []netip.Prefix
+
+	// External endpoints, replaced by loopback stand-ins in tests. Zero values
+	// mean the real services.
+	TurnstileVerifyURL string
+	// OAuthClient makes the server-to-server calls of GitHub and Lark sign-in
+	// (token exchange, profile); nil: http.DefaultClient's settings.
+	OAuthClient *http.Client
 }
 
 // Handler holds the dependencies of every route.
@@ -28,26 +55,75 @@ type Handler struct {
 	q       *queries.Queries
 	log     *slog.Logger
 	version string
+	state   *state.State
+	cipher  *keys.Cipher
+
+	sm            *scs.SessionManager
+	secret        []byte
+	baseURL       string
+	secureCookies bool
+	turnstileURL  string
+	oauthClient   *http.Client
 }
 
 // New builds the Echo application with every non-/v1 route.
 func New(d Deps) (*echo.Echo, error) {
-	h := &Handler{pool: d.Pool, q: queries.New(d.Pool), log: d.Log, version: d.Version}
+	h := &Handler{pool: d.Pool, q: queries.New(d.Pool), log: d.Log, version: d.Version,
+		state: d.State, cipher: d.Cipher,
+		sm:            newSessionManager(d.Pool),
+		secret:        []byte(d.SessionSecret),
+		baseURL:       strings.TrimRight(d.FrontendBaseURL, "/"),
+		secureCookies: strings.HasPrefix(d.FrontendBaseURL, "https://"),
+		turnstileURL:  d.TurnstileVerifyURL,
+		oauthClient:   d.OAuthClient,
+	}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = h.errorHandler
+	e.IPExtractor = ipExtractor(d.TrustedProxies)
 	e.Use(middleware.RequestID())
 	e.Use(h.accessLog)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: h.logPanic}))
 	e.Use(securityHeaders)
+	e.Use(h.sessionsExceptStatic)
 
 	e.GET("/healthz", h.healthz)
 	e.GET("/readyz", h.readyz)
 	e.Match([]string{http.MethodGet, http.MethodHead}, "/static/*", echo.WrapHandler(staticHandler()), cacheStatic)
 
-	e.GET("/", h.home)
+	h.consoleRoutes(e)
+	api := e.Group("/api", h.csrfAPI)
+	h.accountAPIRoutes(api)
+	h.relayAPIRoutes(api)
 	return e, nil
+}
+
+// sessionsExceptStatic loads sessions for pages and /api, not for assets and
+// probes, which would otherwise cost a database read each.
+func (h *Handler) sessionsExceptStatic(next echo.HandlerFunc) echo.HandlerFunc {
+	withSession := h.sessions(next)
+	return func(c echo.Context) error {
+		p := c.Request().URL.Path
+		if strings.HasPrefix(p, "/static/") || p == "/healthz" || p == "/readyz" {
+			return next(c)
+		}
+		return withSession(c)
+	}
+}
+
+// ipExtractor takes the client IP from X-Forwarded-For only when the socket
+// peer is one of the trusted proxies; otherwise the peer address is the
+// client (a forged header from the internet counts for nothing).
+func ipExtractor(trusted []netip.Prefix) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range trusted {
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 func staticHandler() http.Handler {

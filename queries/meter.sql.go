@@ -47,6 +47,31 @@ type LogInsertManyParams struct {
 	Content          string
 }
 
+const logRequestIDsSettled = `-- name: LogRequestIDsSettled :many
+SELECT request_id FROM logs WHERE request_id = ANY($1::text[]) AND type = 2
+`
+
+// Which of these requests already have a consumption log row (the sweeper's).
+func (q *Queries) LogRequestIDsSettled(ctx context.Context, requestIds []string) ([]string, error) {
+	rows, err := q.db.Query(ctx, logRequestIDsSettled, requestIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var request_id string
+		if err := rows.Scan(&request_id); err != nil {
+			return nil, err
+		}
+		items = append(items, request_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const reservationTakeMany = `-- name: ReservationTakeMany :many
 DELETE FROM reservations WHERE id = ANY($1::bigint[]) RETURNING id
 `

@@ -7,7 +7,29 @@ package queries
 
 import (
 	"context"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
+
+const userAddQuota = `-- name: UserAddQuota :one
+UPDATE users SET quota = quota + $1
+WHERE id = $2 AND deleted_at IS NULL AND quota + $1 >= 0
+RETURNING quota
+`
+
+type UserAddQuotaParams struct {
+	Delta int64
+	ID    int64
+}
+
+// UserAddQuota adds (or with a negative delta takes) quota; it never takes a
+// balance below zero and returns no row when it would.
+func (q *Queries) UserAddQuota(ctx context.Context, arg UserAddQuotaParams) (int64, error) {
+	row := q.db.QueryRow(ctx, userAddQuota, arg.Delta, arg.ID)
+	var quota int64
+	err := row.Scan(&quota)
+	return quota, err
+}
 
 const userCount = `-- name: UserCount :one
 SELECT count(*) FROM users
@@ -110,12 +132,177 @@ func (q *Queries) UserGetByAccessToken(ctx context.Context, accessTokenHash []by
 	return i, err
 }
 
+const userGetByAffCode = `-- name: UserGetByAffCode :one
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at FROM users WHERE aff_code = $1 AND deleted_at IS NULL
+`
+
+func (q *Queries) UserGetByAffCode(ctx context.Context, affCode pgtype.Text) (User, error) {
+	row := q.db.QueryRow(ctx, userGetByAffCode, affCode)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Username,
+		&i.PasswordHash,
+		&i.MustChangePassword,
+		&i.DisplayName,
+		&i.Email,
+		&i.Role,
+		&i.Status,
+		&i.GroupName,
+		&i.Quota,
+		&i.UsedQuota,
+		&i.RequestCount,
+		&i.AccessTokenHash,
+		&i.AccessTokenPrefix,
+		&i.AffCode,
+		&i.InviterID,
+		&i.GitHubID,
+		&i.OIDCID,
+		&i.LarkID,
+		&i.CreatedAt,
+		&i.DeletedAt,
+	)
+	return i, err
+}
+
+const userGetByEmail = `-- name: UserGetByEmail :one
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at FROM users WHERE lower(email) = lower($1::text) AND email <> '' AND deleted_at IS NULL
+`
+
+func (q *Queries) UserGetByEmail(ctx context.Context, email string) (User, error) {
+	row := q.db.QueryRow(ctx, userGetByEmail, email)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Username,
+		&i.PasswordHash,
+		&i.MustChangePassword,
+		&i.DisplayName,
+		&i.Email,
+		&i.Role,
+		&i.Status,
+		&i.GroupName,
+		&i.Quota,
+		&i.UsedQuota,
+		&i.RequestCount,
+		&i.AccessTokenHash,
+		&i.AccessTokenPrefix,
+		&i.AffCode,
+		&i.InviterID,
+		&i.GitHubID,
+		&i.OIDCID,
+		&i.LarkID,
+		&i.CreatedAt,
+		&i.DeletedAt,
+	)
+	return i, err
+}
+
+const userGetByGitHubID = `-- name: UserGetByGitHubID :one
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at FROM users WHERE github_id = $1 AND deleted_at IS NULL
+`
+
+func (q *Queries) UserGetByGitHubID(ctx context.Context, githubID pgtype.Text) (User, error) {
+	row := q.db.QueryRow(ctx, userGetByGitHubID, githubID)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Username,
+		&i.PasswordHash,
+		&i.MustChangePassword,
+		&i.DisplayName,
+		&i.Email,
+		&i.Role,
+		&i.Status,
+		&i.GroupName,
+		&i.Quota,
+		&i.UsedQuota,
+		&i.RequestCount,
+		&i.AccessTokenHash,
+		&i.AccessTokenPrefix,
+		&i.AffCode,
+		&i.InviterID,
+		&i.GitHubID,
+		&i.OIDCID,
+		&i.LarkID,
+		&i.CreatedAt,
+		&i.DeletedAt,
+	)
+	return i, err
+}
+
 const userGetByID = `-- name: UserGetByID :one
 SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at FROM users WHERE id = $1 AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByID(ctx context.Context, id int64) (User, error) {
 	row := q.db.QueryRow(ctx, userGetByID, id)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Username,
+		&i.PasswordHash,
+		&i.MustChangePassword,
+		&i.DisplayName,
+		&i.Email,
+		&i.Role,
+		&i.Status,
+		&i.GroupName,
+		&i.Quota,
+		&i.UsedQuota,
+		&i.RequestCount,
+		&i.AccessTokenHash,
+		&i.AccessTokenPrefix,
+		&i.AffCode,
+		&i.InviterID,
+		&i.GitHubID,
+		&i.OIDCID,
+		&i.LarkID,
+		&i.CreatedAt,
+		&i.DeletedAt,
+	)
+	return i, err
+}
+
+const userGetByLarkID = `-- name: UserGetByLarkID :one
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at FROM users WHERE lark_id = $1 AND deleted_at IS NULL
+`
+
+func (q *Queries) UserGetByLarkID(ctx context.Context, larkID pgtype.Text) (User, error) {
+	row := q.db.QueryRow(ctx, userGetByLarkID, larkID)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Username,
+		&i.PasswordHash,
+		&i.MustChangePassword,
+		&i.DisplayName,
+		&i.Email,
+		&i.Role,
+		&i.Status,
+		&i.GroupName,
+		&i.Quota,
+		&i.UsedQuota,
+		&i.RequestCount,
+		&i.AccessTokenHash,
+		&i.AccessTokenPrefix,
+		&i.AffCode,
+		&i.InviterID,
+		&i.GitHubID,
+		&i.OIDCID,
+		&i.LarkID,
+		&i.CreatedAt,
+		&i.DeletedAt,
+	)
+	return i, err
+}
+
+const userGetByOIDCID = `-- name: UserGetByOIDCID :one
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at FROM users WHERE oidc_id = $1 AND deleted_at IS NULL
+`
+
+func (q *Queries) UserGetByOIDCID(ctx context.Context, oidcID pgtype.Text) (User, error) {
+	row := q.db.QueryRow(ctx, userGetByOIDCID, oidcID)
 	var i User
 	err := row.Scan(
 		&i.ID,
@@ -176,6 +363,190 @@ func (q *Queries) UserGetByUsername(ctx context.Context, username string) (User,
 	return i, err
 }
 
+const userInsert = `-- name: UserInsert :one
+INSERT INTO users (username, password_hash, display_name, email, role, status, group_name, quota,
+                   aff_code, inviter_id, github_id, oidc_id, lark_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+        $9, $10, $11, $12, $13)
+RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at
+`
+
+type UserInsertParams struct {
+	Username     string
+	PasswordHash string
+	DisplayName  string
+	Email        string
+	Role         int16
+	Status       int16
+	GroupName    string
+	Quota        int64
+	AffCode      pgtype.Text
+	InviterID    pgtype.Int8
+	GitHubID     pgtype.Text
+	OIDCID       pgtype.Text
+	LarkID       pgtype.Text
+}
+
+// UserInsert creates an account from registration, an admin, or a first
+// sign-in through an OAuth provider.
+func (q *Queries) UserInsert(ctx context.Context, arg UserInsertParams) (User, error) {
+	row := q.db.QueryRow(ctx, userInsert,
+		arg.Username,
+		arg.PasswordHash,
+		arg.DisplayName,
+		arg.Email,
+		arg.Role,
+		arg.Status,
+		arg.GroupName,
+		arg.Quota,
+		arg.AffCode,
+		arg.InviterID,
+		arg.GitHubID,
+		arg.OIDCID,
+		arg.LarkID,
+	)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Username,
+		&i.PasswordHash,
+		&i.MustChangePassword,
+		&i.DisplayName,
+		&i.Email,
+		&i.Role,
+		&i.Status,
+		&i.GroupName,
+		&i.Quota,
+		&i.UsedQuota,
+		&i.RequestCount,
+		&i.AccessTokenHash,
+		&i.AccessTokenPrefix,
+		&i.AffCode,
+		&i.InviterID,
+		&i.GitHubID,
+		&i.OIDCID,
+		&i.LarkID,
+		&i.CreatedAt,
+		&i.DeletedAt,
+	)
+	return i, err
+}
+
+const userInviteeCount = `-- name: UserInviteeCount :one
+SELECT count(*) FROM users WHERE inviter_id = $1
+`
+
+func (q *Queries) UserInviteeCount(ctx context.Context, inviterID pgtype.Int8) (int64, error) {
+	row := q.db.QueryRow(ctx, userInviteeCount, inviterID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
+const userLinkGitHub = `-- name: UserLinkGitHub :exec
+UPDATE users SET github_id = $2 WHERE id = $1 AND deleted_at IS NULL
+`
+
+type UserLinkGitHubParams struct {
+	ID       int64
+	GitHubID pgtype.Text
+}
+
+func (q *Queries) UserLinkGitHub(ctx context.Context, arg UserLinkGitHubParams) error {
+	_, err := q.db.Exec(ctx, userLinkGitHub, arg.ID, arg.GitHubID)
+	return err
+}
+
+const userLinkLark = `-- name: UserLinkLark :exec
+UPDATE users SET lark_id = $2 WHERE id = $1 AND deleted_at IS NULL
+`
+
+type UserLinkLarkParams struct {
+	ID     int64
+	LarkID pgtype.Text
+}
+
+func (q *Queries) UserLinkLark(ctx context.Context, arg UserLinkLarkParams) error {
+	_, err := q.db.Exec(ctx, userLinkLark, arg.ID, arg.LarkID)
+	return err
+}
+
+const userLinkOIDC = `-- name: UserLinkOIDC :exec
+UPDATE users SET oidc_id = $2 WHERE id = $1 AND deleted_at IS NULL
+`
+
+type UserLinkOIDCParams struct {
+	ID     int64
+	OIDCID pgtype.Text
+}
+
+func (q *Queries) UserLinkOIDC(ctx context.Context, arg UserLinkOIDCParams) error {
+	_, err := q.db.Exec(ctx, userLinkOIDC, arg.ID, arg.OIDCID)
+	return err
+}
+
+const userList = `-- name: UserList :many
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at FROM users
+WHERE deleted_at IS NULL
+  AND ($1::text = ''
+       OR id::text = $1
+       OR username ILIKE '%' || $1 || '%'
+       OR display_name ILIKE '%' || $1 || '%'
+       OR email ILIKE '%' || $1 || '%')
+ORDER BY id DESC
+LIMIT $3 OFFSET $2
+`
+
+type UserListParams struct {
+	Keyword string
+	Off     int32
+	Lim     int32
+}
+
+// UserList pages through live users, newest first. keyword matches the id
+// exactly, or username, display name and email by substring.
+func (q *Queries) UserList(ctx context.Context, arg UserListParams) ([]User, error) {
+	rows, err := q.db.Query(ctx, userList, arg.Keyword, arg.Off, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []User{}
+	for rows.Next() {
+		var i User
+		if err := rows.Scan(
+			&i.ID,
+			&i.Username,
+			&i.PasswordHash,
+			&i.MustChangePassword,
+			&i.DisplayName,
+			&i.Email,
+			&i.Role,
+			&i.Status,
+			&i.GroupName,
+			&i.Quota,
+			&i.UsedQuota,
+			&i.RequestCount,
+			&i.AccessTokenHash,
+			&i.AccessTokenPrefix,
+			&i.AffCode,
+			&i.InviterID,
+			&i.GitHubID,
+			&i.OIDCID,
+			&i.LarkID,
+			&i.CreatedAt,
+			&i.DeletedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const userListAll = `-- name: UserListAll :many
 SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at FROM users ORDER BY id
 `
@@ -223,6 +594,36 @@ func (q *Queries) UserListAll(ctx context.Context) ([]User, error) {
 	return items, nil
 }
 
+const userListCount = `-- name: UserListCount :one
+SELECT count(*) FROM users
+WHERE deleted_at IS NULL
+  AND ($1::text = ''
+       OR id::text = $1
+       OR username ILIKE '%' || $1 || '%'
+       OR display_name ILIKE '%' || $1 || '%'
+       OR email ILIKE '%' || $1 || '%')
+`
+
+func (q *Queries) UserListCount(ctx context.Context, keyword string) (int64, error) {
+	row := q.db.QueryRow(ctx, userListCount, keyword)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
+const userNameTaken = `-- name: UserNameTaken :one
+SELECT EXISTS (SELECT 1 FROM users WHERE username = $1)
+`
+
+// UserNameTaken is true when any user, deleted ones included, holds the name:
+// the username column is unique across soft-deleted rows too.
+func (q *Queries) UserNameTaken(ctx context.Context, username string) (bool, error) {
+	row := q.db.QueryRow(ctx, userNameTaken, username)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
 const userSetAccessToken = `-- name: UserSetAccessToken :exec
 UPDATE users SET access_token_hash = $2, access_token_prefix = $3 WHERE id = $1
 `
@@ -236,4 +637,272 @@ type UserSetAccessTokenParams struct {
 func (q *Queries) UserSetAccessToken(ctx context.Context, arg UserSetAccessTokenParams) error {
 	_, err := q.db.Exec(ctx, userSetAccessToken, arg.ID, arg.AccessTokenHash, arg.AccessTokenPrefix)
 	return err
+}
+
+const userSetAffCode = `-- name: UserSetAffCode :exec
+UPDATE users SET aff_code = $2 WHERE id = $1 AND aff_code IS NULL
+`
+
+type UserSetAffCodeParams struct {
+	ID      int64
+	AffCode pgtype.Text
+}
+
+func (q *Queries) UserSetAffCode(ctx context.Context, arg UserSetAffCodeParams) error {
+	_, err := q.db.Exec(ctx, userSetAffCode, arg.ID, arg.AffCode)
+	return err
+}
+
+const userSetPassword = `-- name: UserSetPassword :exec
+UPDATE users SET password_hash = $2, must_change_password = $3 WHERE id = $1 AND deleted_at IS NULL
+`
+
+type UserSetPasswordParams struct {
+	ID                 int64
+	PasswordHash       string
+	MustChangePassword bool
+}
+
+func (q *Queries) UserSetPassword(ctx context.Context, arg UserSetPasswordParams) error {
+	_, err := q.db.Exec(ctx, userSetPassword, arg.ID, arg.PasswordHash, arg.MustChangePassword)
+	return err
+}
+
+const userSetRole = `-- name: UserSetRole :one
+UPDATE users SET role = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at
+`
+
+type UserSetRoleParams struct {
+	ID   int64
+	Role int16
+}
+
+func (q *Queries) UserSetRole(ctx context.Context, arg UserSetRoleParams) (User, error) {
+	row := q.db.QueryRow(ctx, userSetRole, arg.ID, arg.Role)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Username,
+		&i.PasswordHash,
+		&i.MustChangePassword,
+		&i.DisplayName,
+		&i.Email,
+		&i.Role,
+		&i.Status,
+		&i.GroupName,
+		&i.Quota,
+		&i.UsedQuota,
+		&i.RequestCount,
+		&i.AccessTokenHash,
+		&i.AccessTokenPrefix,
+		&i.AffCode,
+		&i.InviterID,
+		&i.GitHubID,
+		&i.OIDCID,
+		&i.LarkID,
+		&i.CreatedAt,
+		&i.DeletedAt,
+	)
+	return i, err
+}
+
+const userSetStatus = `-- name: UserSetStatus :one
+UPDATE users SET status = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at
+`
+
+type UserSetStatusParams struct {
+	ID     int64
+	Status int16
+}
+
+func (q *Queries) UserSetStatus(ctx context.Context, arg UserSetStatusParams) (User, error) {
+	row := q.db.QueryRow(ctx, userSetStatus, arg.ID, arg.Status)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Username,
+		&i.PasswordHash,
+		&i.MustChangePassword,
+		&i.DisplayName,
+		&i.Email,
+		&i.Role,
+		&i.Status,
+		&i.GroupName,
+		&i.Quota,
+		&i.UsedQuota,
+		&i.RequestCount,
+		&i.AccessTokenHash,
+		&i.AccessTokenPrefix,
+		&i.AffCode,
+		&i.InviterID,
+		&i.GitHubID,
+		&i.OIDCID,
+		&i.LarkID,
+		&i.CreatedAt,
+		&i.DeletedAt,
+	)
+	return i, err
+}
+
+const userSoftDelete = `-- name: UserSoftDelete :execrows
+UPDATE users SET deleted_at = now(), access_token_hash = NULL, access_token_prefix = '',
+                 github_id = NULL, oidc_id = NULL, lark_id = NULL
+WHERE id = $1 AND deleted_at IS NULL
+`
+
+// UserSoftDelete keeps the row for the logs and billing history, but frees the
+// external identities so the same GitHub/OIDC/Lark account or access token can
+// later belong to someone else.
+func (q *Queries) UserSoftDelete(ctx context.Context, id int64) (int64, error) {
+	result, err := q.db.Exec(ctx, userSoftDelete, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const userUpdate = `-- name: UserUpdate :one
+UPDATE users SET username = $1, display_name = $2, email = $3,
+                 group_name = $4, quota = $5, role = $6, status = $7
+WHERE id = $8 AND deleted_at IS NULL
+RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at
+`
+
+type UserUpdateParams struct {
+	Username    string
+	DisplayName string
+	Email       string
+	GroupName   string
+	Quota       int64
+	Role        int16
+	Status      int16
+	ID          int64
+}
+
+// UserUpdate is the admin edit: the caller has already checked that the role
+// stays below its own.
+func (q *Queries) UserUpdate(ctx context.Context, arg UserUpdateParams) (User, error) {
+	row := q.db.QueryRow(ctx, userUpdate,
+		arg.Username,
+		arg.DisplayName,
+		arg.Email,
+		arg.GroupName,
+		arg.Quota,
+		arg.Role,
+		arg.Status,
+		arg.ID,
+	)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Username,
+		&i.PasswordHash,
+		&i.MustChangePassword,
+		&i.DisplayName,
+		&i.Email,
+		&i.Role,
+		&i.Status,
+		&i.GroupName,
+		&i.Quota,
+		&i.UsedQuota,
+		&i.RequestCount,
+		&i.AccessTokenHash,
+		&i.AccessTokenPrefix,
+		&i.AffCode,
+		&i.InviterID,
+		&i.GitHubID,
+		&i.OIDCID,
+		&i.LarkID,
+		&i.CreatedAt,
+		&i.DeletedAt,
+	)
+	return i, err
+}
+
+const userUpdateSelf = `-- name: UserUpdateSelf :one
+UPDATE users SET display_name = $1, email = $2
+WHERE id = $3 AND deleted_at IS NULL
+RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at
+`
+
+type UserUpdateSelfParams struct {
+	DisplayName string
+	Email       string
+	ID          int64
+}
+
+// UserUpdateSelf changes what a person may change about their own account.
+func (q *Queries) UserUpdateSelf(ctx context.Context, arg UserUpdateSelfParams) (User, error) {
+	row := q.db.QueryRow(ctx, userUpdateSelf, arg.DisplayName, arg.Email, arg.ID)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Username,
+		&i.PasswordHash,
+		&i.MustChangePassword,
+		&i.DisplayName,
+		&i.Email,
+		&i.Role,
+		&i.Status,
+		&i.GroupName,
+		&i.Quota,
+		&i.UsedQuota,
+		&i.RequestCount,
+		&i.AccessTokenHash,
+		&i.AccessTokenPrefix,
+		&i.AffCode,
+		&i.InviterID,
+		&i.GitHubID,
+		&i.OIDCID,
+		&i.LarkID,
+		&i.CreatedAt,
+		&i.DeletedAt,
+	)
+	return i, err
+}
+
+const userUsageByModel = `-- name: UserUsageByModel :many
+SELECT model_name, count(*)::bigint AS requests,
+       coalesce(sum(prompt_tokens), 0)::bigint AS prompt_tokens,
+       coalesce(sum(completion_tokens), 0)::bigint AS completion_tokens,
+       coalesce(sum(quota), 0)::bigint AS quota
+FROM logs
+WHERE user_id = $1 AND type = 2
+GROUP BY model_name
+ORDER BY quota DESC, model_name
+`
+
+type UserUsageByModelRow struct {
+	ModelName        string
+	Requests         int64
+	PromptTokens     int64
+	CompletionTokens int64
+	Quota            int64
+}
+
+// UserUsageByModel summarises a user's relayed requests (log type 2) per model.
+func (q *Queries) UserUsageByModel(ctx context.Context, userID int64) ([]UserUsageByModelRow, error) {
+	rows, err := q.db.Query(ctx, userUsageByModel, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []UserUsageByModelRow{}
+	for rows.Next() {
+		var i UserUsageByModelRow
+		if err := rows.Scan(
+			&i.ModelName,
+			&i.Requests,
+			&i.PromptTokens,
+			&i.CompletionTokens,
+			&i.Quota,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

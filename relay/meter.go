@@ -66,8 +66,14 @@ type Settlement struct {
 // and flushed on Close. The reservations table makes both crash-safe: an
 // unsettled reservation is settled at its estimate by SweepStale.
 type Meter struct {
-	pool   *pgxpool.Pool
-	q      *queries.Queries
+	pool *pgxpool.Pool
+	q    *queries.Queries
+	// rq runs reservations on connections with synchronous_commit off: a
+	// reservation need not wait for its WAL flush (about a millisecond per
+	// request here), because settlement bills a request whose reservation a
+	// database crash lost (see flush). Settlement itself commits durably.
+	rq     *queries.Queries
+	rpool  *pgxpool.Pool
 	log    *slog.Logger
 	nodeID string
 
@@ -95,9 +101,17 @@ const (
 )
 
 // NewMeter starts the meter's workers.
-func NewMeter(pool *pgxpool.Pool, log *slog.Logger, nodeID string) *Meter {
+func NewMeter(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, nodeID string) (*Meter, error) {
+	rcfg := pool.Config().Copy()
+	rcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	rcfg.MaxConns = reserveWorkers * 2
+	rcfg.MinConns = reserveWorkers
+	rpool, err := pgxpool.NewWithConfig(ctx, rcfg)
+	if err != nil {
+		return nil, fmt.Errorf("reservation pool: %w", err)
+	}
 	m := &Meter{
-		pool: pool, q: queries.New(pool), log: log, nodeID: nodeID,
+		pool: pool, q: queries.New(pool), rq: queries.New(rpool), rpool: rpool, log: log, nodeID: nodeID,
 		reserveCh: make(chan reserveCall, 4096),
 		settleCh:  make(chan Settlement, 16384),
 		stop:      make(chan struct{}),
@@ -107,7 +121,7 @@ func NewMeter(pool *pgxpool.Pool, log *slog.Logger, nodeID string) *Meter {
 	}
 	m.wg.Add(1)
 	go m.settleLoop()
-	return m
+	return m, nil
 }
 
 var reserveDonePool = sync.Pool{New: func() any { return make(chan reserveResult, 1) }}
@@ -174,7 +188,7 @@ func (m *Meter) reserveBatch(calls []reserveCall, params []queries.QuotaReserveP
 	defer cancel()
 	results := make([]reserveResult, len(calls))
 	var batchErr error
-	br := m.q.QuotaReserve(ctx, params)
+	br := m.rq.QuotaReserve(ctx, params)
 	br.QueryRow(func(i int, id int64, err error) {
 		results[i] = reserveResult{id: id, err: err}
 		if err != nil && batchErr == nil {
@@ -188,7 +202,7 @@ func (m *Meter) reserveBatch(calls []reserveCall, params []queries.QuotaReserveP
 		// The pipeline is one implicit transaction: one failure (a deadlock
 		// with another node, say) rolls back all. Retry each on its own.
 		for i, c := range calls {
-			one := m.q.QuotaReserve(ctx, []queries.QuotaReserveParams{c.p})
+			one := m.rq.QuotaReserve(ctx, []queries.QuotaReserveParams{c.p})
 			one.QueryRow(func(_ int, id int64, err error) { results[i] = reserveResult{id: id, err: err} })
 			_ = one.Close()
 		}
@@ -214,6 +228,7 @@ func (m *Meter) Settle(s Settlement) {
 func (m *Meter) Close() {
 	close(m.stop)
 	m.wg.Wait()
+	m.rpool.Close()
 }
 
 func (m *Meter) settleLoop() {
@@ -289,11 +304,22 @@ func (m *Meter) flush(batch []Settlement) error {
 		for _, id := range taken {
 			live[id] = true
 		}
+		swept, err := sweptRequests(ctx, q, batch, live)
+		if err != nil {
+			return err
+		}
 		var agg settleAggregate
 		logs := make([]queries.LogInsertManyParams, 0, len(batch))
 		for _, s := range batch {
 			if !live[s.ReservationID] {
-				continue // settled by the sweeper already
+				if swept[s.RequestID] {
+					continue // the sweeper billed it at its estimate already
+				}
+				// The reservation vanished without being swept: its commit was
+				// lost in a database crash (reservations commit asynchronously).
+				// Bill the request in full now rather than serve it free.
+				s.Reserved = 0
+				s.Content = joinNote(s.Content, "reservation lost in a database restart; billed at settlement")
 			}
 			agg.add(s)
 			if s.Served {
@@ -310,6 +336,29 @@ func (m *Meter) flush(batch []Settlement) error {
 		}
 		return nil
 	})
+}
+
+// sweptRequests finds which settlements whose reservation is gone were billed
+// by the sweeper. It costs a query only in that rare case.
+func sweptRequests(ctx context.Context, q *queries.Queries, batch []Settlement, live map[int64]bool) (map[string]bool, error) {
+	var missing []string
+	for _, s := range batch {
+		if !live[s.ReservationID] {
+			missing = append(missing, s.RequestID)
+		}
+	}
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	ids, err := q.LogRequestIDsSettled(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	swept := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		swept[id] = true
+	}
+	return swept, nil
 }
 
 func logRow(s Settlement) queries.LogInsertManyParams {

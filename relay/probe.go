@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"oneapi/relay/adaptor"
-	_ "oneapi/relay/adaptor/openai" // registers the OpenAI-compatible types
 	"oneapi/relay/oai"
 	"oneapi/state"
 )
@@ -77,32 +76,31 @@ func Probe(ctx context.Context, client *http.Client, ch *state.Channel, model st
 	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
 	defer cancel()
 	start := time.Now()
-	elapsed, err := probeOnce(ctx, client, a, &ch.Channel, req)
+	err = probeOnce(ctx, client, a, &ch.Channel, req)
+	elapsed := time.Since(start)
 	if err != nil {
-		return time.Since(start), probeError(err, ch.Key)
+		return elapsed, probeError(err, ch.Key)
 	}
 	return elapsed, nil
 }
 
 // probeOnce sends req and checks that the answer is a chat completion.
-func probeOnce(ctx context.Context, client *http.Client, a adaptor.Adaptor, ch *adaptor.Channel, req *adaptor.Request) (time.Duration, error) {
-	start := time.Now()
+func probeOnce(ctx context.Context, client *http.Client, a adaptor.Adaptor, ch *adaptor.Channel, req *adaptor.Request) error {
 	hreq, err := a.NewRequest(ctx, ch, req)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	resp, err := client.Do(hreq)
 	if err != nil {
-		return 0, adaptor.TransportError(err)
+		return adaptor.TransportError(err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return 0, a.DecodeError(resp)
+		return a.DecodeError(resp)
 	}
 	out, _, err := a.DecodeResponse(req, resp)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	elapsed := time.Since(start)
 	// A proxy's HTML page or an empty 200 is not an answer. Usage alone
 	// counts: some vendors send no choice when the one token was cut.
 	var v struct {
@@ -110,12 +108,12 @@ func probeOnce(ctx context.Context, client *http.Client, a adaptor.Adaptor, ch *
 		Usage   *oai.Usage        `json:"usage"`
 	}
 	if json.Unmarshal(out, &v) != nil || (len(v.Choices) == 0 && v.Usage == nil) {
-		return 0, &adaptor.UpstreamError{
+		return &adaptor.UpstreamError{
 			Status: http.StatusBadGateway, Type: "upstream_error", Class: adaptor.ClassRetry,
 			Message: "upstream answered 2xx but not with a chat completion: " + snippet(out, 200),
 		}
 	}
-	return elapsed, nil
+	return nil
 }
 
 // probeError makes sure no message leaves with the key in it. Transport

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -205,6 +206,10 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, rid string,
 	rc := http.NewResponseController(w)
 
 	sw := streamWriter{w: w, rc: rc, dropUsageChunk: !p.wantUsage && p.mode != adaptor.ModeResponses, responses: p.mode == adaptor.ModeResponses}
+	// Events are buffered and written out just before the adaptor waits for
+	// more upstream bytes: every event reaches the client as soon as nothing
+	// more is immediately available, in one write instead of one per event.
+	resp.Body = &flushBeforeRead{ReadCloser: resp.Body, sw: &sw}
 	usage, err := a.DecodeStream(areq, resp, sw.send)
 	o := outcome{served: true, prompt: usage.PromptTokens, completion: usage.CompletionTokens}
 	if !usage.Reported {
@@ -214,8 +219,9 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, rid string,
 	switch {
 	case err == nil:
 		if !sw.responses { // the Responses API ends with its own event, not [DONE]
-			_ = sw.write([]byte("[DONE]"))
+			sw.write([]byte("[DONE]"))
 		}
+		_ = sw.flush()
 	case sw.clientGone || r.Context().Err() != nil:
 		o.note = joinNote(o.note, "client disconnected mid-stream; billed for what was streamed")
 	default:
@@ -227,7 +233,8 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, rid string,
 		ev, _ := json.Marshal(map[string]any{"error": map[string]any{
 			"message": msg + " (request id: " + rid + ")", "type": "upstream_error", "param": nil, "code": "stream_interrupted",
 		}})
-		_ = sw.write(ev)
+		sw.write(ev)
+		_ = sw.flush()
 		o.note = joinNote(o.note, "upstream stream broke off: "+msg)
 		s.log.Warn("stream interrupted", "request_id", rid, "err", err)
 	}
@@ -239,7 +246,7 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, rid string,
 type streamWriter struct {
 	w              http.ResponseWriter
 	rc             *http.ResponseController
-	buf            []byte
+	pending        []byte // events not yet written to the client
 	seen           bytes.Buffer
 	dropUsageChunk bool // upstream usage was requested by us, not the client
 	responses      bool
@@ -249,6 +256,9 @@ type streamWriter struct {
 var errClientGone = errors.New("client went away")
 
 func (sw *streamWriter) send(data []byte) error {
+	if sw.clientGone {
+		return errClientGone
+	}
 	if sw.dropUsageChunk && bytes.Contains(data, []byte(`"choices":[]`)) && bytes.Contains(data, []byte(`"usage":{`)) {
 		return nil
 	}
@@ -256,25 +266,59 @@ func (sw *streamWriter) send(data []byte) error {
 		sw.seen.Write(data)
 		sw.seen.WriteByte('\n')
 	}
-	return sw.write(data)
+	sw.write(data)
+	if len(sw.pending) > maxPendingStream {
+		return sw.flush()
+	}
+	return nil
 }
 
-// maxCountedStream bounds what is kept for counting a stream without usage.
-const maxCountedStream = 4 << 20
+const (
+	// maxCountedStream bounds what is kept for counting a stream without usage.
+	maxCountedStream = 4 << 20
+	// maxPendingStream bounds what is buffered before a write, for upstreams
+	// that send faster than we read.
+	maxPendingStream = 32 << 10
+)
 
-func (sw *streamWriter) write(data []byte) error {
-	sw.buf = append(sw.buf[:0], "data: "...)
-	sw.buf = append(sw.buf, data...)
-	sw.buf = append(sw.buf, '\n', '\n')
-	if _, err := sw.w.Write(sw.buf); err != nil {
-		sw.clientGone = true
+func (sw *streamWriter) write(data []byte) {
+	sw.pending = append(sw.pending, "data: "...)
+	sw.pending = append(sw.pending, data...)
+	sw.pending = append(sw.pending, '\n', '\n')
+}
+
+// flush writes the pending events and flushes them to the client.
+func (sw *streamWriter) flush() error {
+	if sw.clientGone {
 		return errClientGone
 	}
-	if err := sw.rc.Flush(); err != nil {
+	if len(sw.pending) == 0 {
+		return nil
+	}
+	_, err := sw.w.Write(sw.pending)
+	sw.pending = sw.pending[:0]
+	if err == nil {
+		err = sw.rc.Flush()
+	}
+	if err != nil {
 		sw.clientGone = true
 		return errClientGone
 	}
 	return nil
+}
+
+// flushBeforeRead flushes the client's pending events before each read of the
+// upstream body, i.e. whenever the adaptor has consumed all it had.
+type flushBeforeRead struct {
+	io.ReadCloser
+	sw *streamWriter
+}
+
+func (f *flushBeforeRead) Read(p []byte) (int, error) {
+	if err := f.sw.flush(); err != nil {
+		return 0, err
+	}
+	return f.ReadCloser.Read(p)
 }
 
 // pricing is one request's ratios.

@@ -52,7 +52,11 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	b.st = st
-	b.meter = NewMeter(pool, log, "test-node")
+	meter, err := NewMeter(context.Background(), pool, log, "test-node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.meter = meter
 	srv := NewServer(st, b.meter, &http.Client{Transport: NewTransport()}, log, Config{MaxBodyBytes: 1 << 20})
 	b.srv = httptest.NewServer(srv)
 	t.Cleanup(func() {
@@ -866,12 +870,21 @@ func TestSweeperSettlesAbandonedReservations(t *testing.T) {
 		t.Fatalf("swept %d, %v", n, err)
 	}
 	// A late settlement of the swept reservation must not bill again.
-	b.meter.Settle(Settlement{ReservationID: id, Reserved: 500, Quota: 100, UserID: b.root.ID, TokenID: tok.ID, Served: true})
-	time.Sleep(3 * settleEvery)
+	b.meter.Settle(Settlement{ReservationID: id, Reserved: 500, Quota: 100, UserID: b.root.ID, TokenID: tok.ID, Served: true, RequestID: "lost-1"})
+	// A settlement whose reservation vanished unswept (its asynchronous commit
+	// died with a database crash) is billed in full rather than served free.
+	b.meter.Settle(Settlement{ReservationID: id + 1000, Reserved: 300, Quota: 70, UserID: b.root.ID, TokenID: tok.ID, Served: true, RequestID: "crash-1"})
+	time.Sleep(4 * settleEvery)
+	if n := b.scalar("SELECT count(*) FROM logs WHERE request_id = 'crash-1' AND quota = 70"); n != 1 {
+		t.Errorf("log rows for the request whose reservation was lost = %d", n)
+	}
 	if n := b.scalar("SELECT count(*) FROM logs WHERE request_id = 'lost-1'"); n != 1 {
 		t.Errorf("log rows for the swept request = %d", n)
 	}
-	if used := b.scalar("SELECT used_quota FROM users WHERE id = $1", b.root.ID); used != 500 {
-		t.Errorf("used = %d, want the estimate 500 billed once", used)
+	if used := b.scalar("SELECT used_quota FROM users WHERE id = $1", b.root.ID); used != 570 {
+		t.Errorf("used = %d, want the estimate 500 billed once plus 70", used)
+	}
+	if q := b.scalar("SELECT quota FROM users WHERE id = $1", b.root.ID); q != 1_000_000_000-570 {
+		t.Errorf("quota = %d, want %d", q, 1_000_000_000-570)
 	}
 }

@@ -1,0 +1,399 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/labstack/echo/v4"
+
+	"oneapi/keys"
+	"oneapi/queries"
+	"oneapi/relay"
+	"oneapi/relay/adaptor"
+	"oneapi/state"
+)
+
+// apiChannel is a channel in One API's JSON shape. Key is always empty: keys
+// are write-only, and the field is kept only so that a script that reads a
+// channel, edits it and sends it back (an empty key keeps the stored one)
+// works unchanged. KeyHint is ours: the key's last characters.
+type apiChannel struct {
+	ID                 int64   `json:"id"`
+	Type               int32   `json:"type"`
+	Key                string  `json:"key"`
+	KeyHint            string  `json:"key_hint"`
+	Status             int16   `json:"status"`
+	Name               string  `json:"name"`
+	Weight             int32   `json:"weight"`
+	CreatedTime        int64   `json:"created_time"`
+	TestTime           int64   `json:"test_time"`
+	ResponseTime       int32   `json:"response_time"` // milliseconds
+	BaseURL            string  `json:"base_url"`
+	Other              string  `json:"other"` // One API's deprecated field, always ""
+	Balance            float64 `json:"balance"`
+	BalanceUpdatedTime int64   `json:"balance_updated_time"`
+	Models             string  `json:"models"`
+	Group              string  `json:"group"`
+	UsedQuota          int64   `json:"used_quota"`
+	ModelMapping       string  `json:"model_mapping"`
+	Priority           int64   `json:"priority"`
+	Config             string  `json:"config"`
+	SystemPrompt       string  `json:"system_prompt"`
+	TestModel          string  `json:"test_model"`
+}
+
+func toAPIChannel(r queries.Channel) apiChannel {
+	return apiChannel{
+		ID: r.ID, Type: r.Type, KeyHint: r.KeyHint, Status: r.Status, Name: r.Name, Weight: r.Weight,
+		CreatedTime: r.CreatedAt.Unix(), TestTime: unixOrZero(r.TestTime), ResponseTime: r.ResponseTimeMs,
+		BaseURL: r.BaseURL, Balance: r.Balance, BalanceUpdatedTime: unixOrZero(r.BalanceUpdatedAt),
+		Models: r.Models, Group: r.Groups, UsedQuota: r.UsedQuota, ModelMapping: r.ModelMapping,
+		Priority: r.Priority, Config: r.Config, SystemPrompt: r.SystemPrompt, TestModel: r.TestModel,
+	}
+}
+
+func toAPIChannels(rows []queries.Channel) []apiChannel {
+	out := make([]apiChannel, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, toAPIChannel(r))
+	}
+	return out
+}
+
+// channelInput is a channel as submitted, in One API's field names. It is
+// shared by the JSON API and the console form: validate normalises it and
+// says what is wrong in words a person can act on.
+type channelInput struct {
+	ID           int64      `json:"id"`
+	Type         int        `json:"type"`
+	Key          string     `json:"key"`
+	Name         string     `json:"name"`
+	BaseURL      string     `json:"base_url"`
+	Models       string     `json:"models"`
+	Group        string     `json:"group"`
+	ModelMapping flexString `json:"model_mapping"`
+	Priority     int64      `json:"priority"`
+	Weight       int64      `json:"weight"`
+	Status       int        `json:"status"`
+	Config       flexString `json:"config"`
+	SystemPrompt string     `json:"system_prompt"`
+	TestModel    string     `json:"test_model"`
+	// Other is One API's deprecated field; for Azure it held the API version.
+	Other string `json:"other"`
+}
+
+// channelInputFrom fills an input with a stored channel, so that a PUT
+// decoded over it changes only the fields it names.
+func channelInputFrom(r queries.Channel) channelInput {
+	return channelInput{
+		ID: r.ID, Type: int(r.Type), Name: r.Name, BaseURL: r.BaseURL, Models: r.Models, Group: r.Groups,
+		ModelMapping: flexString(r.ModelMapping), Priority: r.Priority, Weight: int64(r.Weight),
+		Status: int(r.Status), Config: flexString(r.Config), SystemPrompt: r.SystemPrompt, TestModel: r.TestModel,
+	}
+}
+
+// validate checks and normalises in, and returns its keys: one per line on
+// create (One API makes a channel per key), at most one on update, where no
+// key keeps the stored one.
+func (in *channelInput) validate(create bool) ([]string, error) {
+	t, ok := adaptor.TypeByID(in.Type)
+	if !ok {
+		return nil, apiInvalid("unknown channel type %d", in.Type)
+	}
+	in.Name = strings.TrimSpace(in.Name)
+
+	chKeys := splitChannelKeys(in.Key)
+	switch {
+	case create && len(chKeys) == 0:
+		return nil, apiInvalid("key is required")
+	case !create && len(chKeys) > 1:
+		return nil, apiInvalid("key: an update takes one key; create a channel for each other key")
+	}
+
+	models := splitCommaList(in.Models)
+	if len(models) == 0 {
+		return nil, apiInvalid("models: list at least one model, comma-separated")
+	}
+	in.Models = strings.Join(models, ",")
+	groups := splitCommaList(in.Group)
+	if len(groups) == 0 {
+		groups = []string{"default"}
+	}
+	in.Group = strings.Join(groups, ",")
+	in.TestModel = strings.TrimSpace(in.TestModel)
+
+	in.ModelMapping = flexString(strings.TrimSpace(string(in.ModelMapping)))
+	if in.ModelMapping != "" {
+		var m map[string]string
+		if json.Unmarshal([]byte(in.ModelMapping), &m) != nil || m == nil {
+			return nil, apiInvalid(`model_mapping must be a JSON object of model name to model name, like {"gpt-4o":"gpt-4o-2024-08-06"}`)
+		}
+	}
+	in.Config = flexString(strings.TrimSpace(string(in.Config)))
+	var cfg map[string]string
+	if in.Config != "" {
+		if json.Unmarshal([]byte(in.Config), &cfg) != nil || cfg == nil {
+			return nil, apiInvalid(`config must be a JSON object with string values, like {"api_version":"2024-10-21"}`)
+		}
+	}
+	// One API kept Azure's API version in "other" before config existed.
+	if v := strings.TrimSpace(in.Other); v != "" && in.Type == adaptor.TypeAzure && cfg["api_version"] == "" {
+		if cfg == nil {
+			cfg = map[string]string{}
+		}
+		cfg["api_version"] = v
+		b, _ := json.Marshal(cfg)
+		in.Config = flexString(b)
+	}
+
+	in.BaseURL = strings.TrimSpace(in.BaseURL)
+	if in.BaseURL != "" {
+		u, err := url.Parse(in.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, apiInvalid("base_url must be an http:// or https:// URL")
+		}
+	} else if t.BaseURL == "" {
+		return nil, apiInvalid("base_url is required for channel type %s", t.Name)
+	}
+
+	if in.Weight < 0 || in.Weight > math.MaxInt32 {
+		return nil, apiInvalid("weight must be a whole number ≥ 0")
+	}
+	if create && in.Status == 0 {
+		in.Status = state.StatusEnabled
+	}
+	if in.Status < state.StatusEnabled || in.Status > state.StatusAutoDisabled {
+		return nil, apiInvalid("status must be 1 (enabled), 2 (disabled) or 3 (disabled automatically)")
+	}
+	return chKeys, nil
+}
+
+// splitChannelKeys splits One API's batch key field: one key per line. A
+// key that is a JSON document (a Vertex AI service account) is one key
+// however many lines it has.
+func splitChannelKeys(s string) []string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil
+	}
+	if strings.HasPrefix(s, "{") && json.Valid([]byte(s)) {
+		return []string{s}
+	}
+	var out []string
+	for line := range strings.SplitSeq(s, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// apiChannelList is GET /api/channel/?p=: one page, newest first.
+func (h *Handler) apiChannelList(c echo.Context) error {
+	limit, offset := apiPage(c)
+	rows, err := h.q.ChannelList(c.Request().Context(), queries.ChannelListParams{Limit: limit, Offset: offset})
+	if err != nil {
+		return err
+	}
+	return apiOK(c, toAPIChannels(rows))
+}
+
+// apiChannelSearch is GET /api/channel/search?keyword=.
+func (h *Handler) apiChannelSearch(c echo.Context) error {
+	rows, err := h.q.ChannelSearch(c.Request().Context(), strings.TrimSpace(c.QueryParam("keyword")))
+	if err != nil {
+		return err
+	}
+	return apiOK(c, toAPIChannels(rows))
+}
+
+// apiChannelGet is GET /api/channel/:id.
+func (h *Handler) apiChannelGet(c echo.Context) error {
+	id, err := apiPathID(c)
+	if err != nil {
+		return err
+	}
+	row, err := h.q.ChannelGetByID(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return apiOK(c, toAPIChannel(row))
+}
+
+// apiChannelCreate is POST /api/channel/. The key field may hold several
+// keys, one per line: each becomes a channel with the same settings and
+// name, as in One API. All are created or none. The reply's data lists the
+// new channels (One API sends none; scripts ignore it).
+func (h *Handler) apiChannelCreate(c echo.Context) error {
+	body, err := apiReadBody(c)
+	if err != nil {
+		return err
+	}
+	var in channelInput
+	if err := apiUnmarshal(body, &in); err != nil {
+		return err
+	}
+	chKeys, err := in.validate(true)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	created := make([]apiChannel, 0, len(chKeys))
+	err = queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
+		for _, k := range chKeys {
+			row, err := q.ChannelCreate(ctx, queries.ChannelCreateParams{
+				Type: int32(in.Type), Name: in.Name, KeyCiphertext: h.cipher.Seal(k), KeyHint: keys.Hint(k),
+				BaseURL: in.BaseURL, Models: in.Models, ModelMapping: string(in.ModelMapping), Groups: in.Group,
+				Priority: in.Priority, Weight: int32(in.Weight), Status: int16(in.Status), Config: string(in.Config),
+				SystemPrompt: in.SystemPrompt, TestModel: in.TestModel,
+			})
+			if err != nil {
+				return err
+			}
+			created = append(created, toAPIChannel(row))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	h.apiReload(c, state.KindChannels, 0)
+	return apiOK(c, created)
+}
+
+// apiChannelUpdate is PUT /api/channel/ with the channel's id in the body.
+// Fields the body leaves out keep their values (One API's update skips zero
+// fields too, so {"id":3,"status":2} disables channel 3); an empty key keeps
+// the stored key.
+func (h *Handler) apiChannelUpdate(c echo.Context) error {
+	body, err := apiReadBody(c)
+	if err != nil {
+		return err
+	}
+	var ref struct {
+		ID int64 `json:"id"`
+	}
+	if err := apiUnmarshal(body, &ref); err != nil {
+		return err
+	}
+	if ref.ID <= 0 {
+		return apiInvalid("id is required")
+	}
+	ctx := c.Request().Context()
+	var updated queries.Channel
+	err = queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
+		cur, err := q.ChannelGetByIDForUpdate(ctx, ref.ID)
+		if err != nil {
+			return err
+		}
+		in := channelInputFrom(cur)
+		if err := apiUnmarshal(body, &in); err != nil {
+			return err
+		}
+		in.ID = cur.ID
+		chKeys, err := in.validate(false)
+		if err != nil {
+			return err
+		}
+		p := queries.ChannelUpdateParams{
+			ID: cur.ID, Type: int32(in.Type), Name: in.Name, BaseURL: in.BaseURL, Models: in.Models,
+			ModelMapping: string(in.ModelMapping), Groups: in.Group, Priority: in.Priority, Weight: int32(in.Weight),
+			Status: int16(in.Status), Config: string(in.Config), SystemPrompt: in.SystemPrompt, TestModel: in.TestModel,
+		}
+		if len(chKeys) == 1 {
+			p.KeyCiphertext = h.cipher.Seal(chKeys[0])
+			p.KeyHint = pgtype.Text{String: keys.Hint(chKeys[0]), Valid: true}
+		}
+		updated, err = q.ChannelUpdate(ctx, p)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	h.apiReload(c, state.KindChannels, updated.ID)
+	return apiOK(c, toAPIChannel(updated))
+}
+
+// apiChannelDelete is DELETE /api/channel/:id.
+func (h *Handler) apiChannelDelete(c echo.Context) error {
+	id, err := apiPathID(c)
+	if err != nil {
+		return err
+	}
+	n, err := h.q.ChannelDelete(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return echo.NewHTTPError(http.StatusNotFound, "channel not found")
+	}
+	h.apiReload(c, state.KindChannels, id)
+	return apiOK(c, nil)
+}
+
+// probeClient sends channel tests, with the relay's transport settings
+// (dial and header timeouts) on a pool of its own; relay.Probe bounds each
+// test in time.
+var probeClient = &http.Client{Transport: relay.NewTransport()}
+
+// apiProbeReply is One API's reply to a channel test: time is in seconds,
+// at the top level rather than in data. Model is the model that was tried.
+type apiProbeReply struct {
+	Success bool    `json:"success"`
+	Message string  `json:"message"`
+	Time    float64 `json:"time"`
+	Model   string  `json:"model"`
+}
+
+// apiChannelProbe is GET /api/channel/test/:id?model=: one tiny real chat
+// request through the channel. The result (response time, or 0 on failure,
+// as One API records it) and the test time are stored on the channel. A
+// failed test answers 502 (504 on a timeout) with the upstream's message,
+// never the key.
+func (h *Handler) apiChannelProbe(c echo.Context) error {
+	id, err := apiPathID(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if _, err := h.q.ChannelGetByID(ctx, id); err != nil {
+		return err
+	}
+	ch := h.state.Routes().Channel(id)
+	if ch == nil {
+		// Created on another node a moment ago, or the state is behind.
+		h.apiReload(c, state.KindChannels, id)
+		if ch = h.state.Routes().Channel(id); ch == nil {
+			return errors.New("channel is in the database but not in the routing state: is its key encrypted with another ENCRYPTION_KEY?")
+		}
+	}
+	model := relay.ProbeModel(ch, c.QueryParam("model"))
+	elapsed, perr := relay.Probe(ctx, probeClient, ch, model)
+	ms := int32(min(elapsed.Milliseconds(), math.MaxInt32))
+	if perr != nil {
+		ms = 0
+	}
+	// The test result is not routing state, so no reload follows; and it is
+	// recorded even if the client has gone away.
+	if err := h.q.ChannelSetTestResult(context.WithoutCancel(ctx), queries.ChannelSetTestResultParams{ID: id, ResponseTimeMs: ms}); err != nil {
+		return err
+	}
+	reply := apiProbeReply{Success: perr == nil, Time: float64(elapsed.Milliseconds()) / 1000, Model: model}
+	if perr == nil {
+		return c.JSON(http.StatusOK, reply)
+	}
+	reply.Message = perr.Error()
+	code := http.StatusBadGateway
+	var ue *adaptor.UpstreamError
+	if errors.As(perr, &ue) && ue.Status == http.StatusGatewayTimeout {
+		code = http.StatusGatewayTimeout
+	}
+	h.log.Info("channel test failed", "id", c.Response().Header().Get(echo.HeaderXRequestID), "channel", id, "model", model, "err", reply.Message)
+	return c.JSON(code, reply)
+}
