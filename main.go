@@ -29,6 +29,7 @@ import (
 	"oneapi/handlers"
 	"oneapi/jobs"
 	"oneapi/keys"
+	"oneapi/logbuf"
 	"oneapi/migrations"
 	"oneapi/queries"
 	"oneapi/relay"
@@ -78,7 +79,10 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		defer f.Close()
 		logOut = io.MultiWriter(stdout, f)
 	}
-	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	// Buffered: a line per request would otherwise cost a write system call each.
+	logBuf := logbuf.New(logOut, 200*time.Millisecond)
+	defer logBuf.Close()
+	log := slog.New(slog.NewTextHandler(logBuf, &slog.HandlerOptions{Level: cfg.LogLevel}))
 
 	dsn := cfg.DatabaseURL
 	if dsn == "" {

@@ -70,7 +70,8 @@ CREATE TABLE logs (
     request_id        text        NOT NULL DEFAULT '',
     content           text        NOT NULL DEFAULT ''
 );
-CREATE INDEX logs_created_at_idx ON logs (created_at);
+-- Listings page by id (the primary key), so there is no created_at index to
+-- maintain on every insert; per-user views use (user_id, created_at).
 CREATE INDEX logs_user_id_created_at_idx ON logs (user_id, created_at);
 CREATE INDEX logs_request_id_idx ON logs (request_id) WHERE request_id <> '';
 
@@ -90,7 +91,8 @@ CREATE TABLE reservations (
     is_stream   boolean     NOT NULL,
     request_id  text        NOT NULL
 );
-CREATE INDEX reservations_created_at_idx ON reservations (created_at);
+-- No index but the key: the table holds only in-flight requests, so the
+-- sweeper's scan is tiny, and each index would cost every request.
 
 -- quota_reserve takes p_quota from the token and its user atomically and records
 -- the reservation. It returns the reservation id, -1 when the token's quota is

@@ -66,14 +66,13 @@ type Settlement struct {
 // and flushed on Close. The reservations table makes both crash-safe: an
 // unsettled reservation is settled at its estimate by SweepStale.
 type Meter struct {
-	pool *pgxpool.Pool
-	q    *queries.Queries
-	// rq runs reservations on connections with synchronous_commit off: a
-	// reservation need not wait for its WAL flush (about a millisecond per
-	// request here), because settlement bills a request whose reservation a
-	// database crash lost (see flush). Settlement itself commits durably.
-	rq     *queries.Queries
-	rpool  *pgxpool.Pool
+	// pool is the meter's own, with synchronous_commit off: no request waits for a WAL
+	// flush (about a millisecond here), and no row lock is held across one.
+	// A database crash can lose the last moments of commits, and every such
+	// loss is caught: a lost reservation is billed in full at settlement (see
+	// flush), a lost settlement brings its reservation back for the sweeper.
+	pool   *pgxpool.Pool
+	q      *queries.Queries
 	log    *slog.Logger
 	nodeID string
 
@@ -104,14 +103,14 @@ const (
 func NewMeter(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, nodeID string) (*Meter, error) {
 	rcfg := pool.Config().Copy()
 	rcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
-	rcfg.MaxConns = reserveWorkers * 2
-	rcfg.MinConns = reserveWorkers
+	rcfg.MaxConns = reserveWorkers + 2 // reservations, settlement, the sweeper
+	rcfg.MinConns = reserveWorkers + 1
 	rpool, err := pgxpool.NewWithConfig(ctx, rcfg)
 	if err != nil {
-		return nil, fmt.Errorf("reservation pool: %w", err)
+		return nil, fmt.Errorf("meter pool: %w", err)
 	}
 	m := &Meter{
-		pool: pool, q: queries.New(pool), rq: queries.New(rpool), rpool: rpool, log: log, nodeID: nodeID,
+		pool: rpool, q: queries.New(rpool), log: log, nodeID: nodeID,
 		reserveCh: make(chan reserveCall, 4096),
 		settleCh:  make(chan Settlement, 16384),
 		stop:      make(chan struct{}),
@@ -188,7 +187,7 @@ func (m *Meter) reserveBatch(calls []reserveCall, params []queries.QuotaReserveP
 	defer cancel()
 	results := make([]reserveResult, len(calls))
 	var batchErr error
-	br := m.rq.QuotaReserve(ctx, params)
+	br := m.q.QuotaReserve(ctx, params)
 	br.QueryRow(func(i int, id int64, err error) {
 		results[i] = reserveResult{id: id, err: err}
 		if err != nil && batchErr == nil {
@@ -202,7 +201,7 @@ func (m *Meter) reserveBatch(calls []reserveCall, params []queries.QuotaReserveP
 		// The pipeline is one implicit transaction: one failure (a deadlock
 		// with another node, say) rolls back all. Retry each on its own.
 		for i, c := range calls {
-			one := m.rq.QuotaReserve(ctx, []queries.QuotaReserveParams{c.p})
+			one := m.q.QuotaReserve(ctx, []queries.QuotaReserveParams{c.p})
 			one.QueryRow(func(_ int, id int64, err error) { results[i] = reserveResult{id: id, err: err} })
 			_ = one.Close()
 		}
@@ -228,7 +227,7 @@ func (m *Meter) Settle(s Settlement) {
 func (m *Meter) Close() {
 	close(m.stop)
 	m.wg.Wait()
-	m.rpool.Close()
+	m.pool.Close()
 }
 
 func (m *Meter) settleLoop() {
