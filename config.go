@@ -35,6 +35,12 @@ type config struct {
 	RelayTimeout    time.Duration // 0: no overall limit
 	TrustedProxies  []netip.Prefix
 
+	// Background jobs (River), One API's variables. A frequency of 0 turns
+	// the periodic job off.
+	ChannelTestFrequency   time.Duration // CHANNEL_TEST_FREQUENCY, minutes
+	ChannelUpdateFrequency time.Duration // CHANNEL_UPDATE_FREQUENCY, minutes (balances)
+	PollingInterval        time.Duration // POLLING_INTERVAL, seconds between channel requests
+
 	GlobalAPIRateLimit int // requests per IP per 3 minutes on /api; 0 = off
 	GlobalWebRateLimit int // requests per IP per 3 minutes on console pages; 0 = off
 
@@ -154,6 +160,20 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	c.SyncFrequency = time.Duration(intVar("SYNC_FREQUENCY", 60, 1)) * time.Second
 	c.RelayTimeout = time.Duration(intVar("RELAY_TIMEOUT", 0, 0)) * time.Second
 	c.GlobalAPIRateLimit = intVar("GLOBAL_API_RATE_LIMIT", 480, 0)
+	// Capped at a week (frequencies) and an hour (interval): larger values are
+	// typos, and River's schedules take a time.Duration.
+	c.ChannelTestFrequency = time.Duration(intVar("CHANNEL_TEST_FREQUENCY", 0, 0)) * time.Minute
+	c.ChannelUpdateFrequency = time.Duration(intVar("CHANNEL_UPDATE_FREQUENCY", 0, 0)) * time.Minute
+	c.PollingInterval = time.Duration(intVar("POLLING_INTERVAL", 0, 0)) * time.Second
+	if c.ChannelTestFrequency > 7*24*time.Hour {
+		errs = append(errs, errors.New("CHANNEL_TEST_FREQUENCY: at most 10080 minutes (a week)"))
+	}
+	if c.ChannelUpdateFrequency > 7*24*time.Hour {
+		errs = append(errs, errors.New("CHANNEL_UPDATE_FREQUENCY: at most 10080 minutes (a week)"))
+	}
+	if c.PollingInterval > time.Hour {
+		errs = append(errs, errors.New("POLLING_INTERVAL: at most 3600 seconds"))
+	}
 	c.GlobalWebRateLimit = intVar("GLOBAL_WEB_RATE_LIMIT", 240, 0)
 
 	if s := env("FRONTEND_BASE_URL"); s != "" {

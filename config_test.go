@@ -53,6 +53,21 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("config = %+v", c)
 			}
 		}},
+		{name: "job schedules", env: map[string]string{"CHANNEL_TEST_FREQUENCY": "30", "CHANNEL_UPDATE_FREQUENCY": "1440", "POLLING_INTERVAL": "2"}, check: func(t *testing.T, c config) {
+			if c.ChannelTestFrequency != 30*time.Minute || c.ChannelUpdateFrequency != 24*time.Hour || c.PollingInterval != 2*time.Second {
+				t.Errorf("job schedules = %v %v %v", c.ChannelTestFrequency, c.ChannelUpdateFrequency, c.PollingInterval)
+			}
+		}},
+		{name: "job schedules off by default", check: func(t *testing.T, c config) {
+			if c.ChannelTestFrequency != 0 || c.ChannelUpdateFrequency != 0 || c.PollingInterval != 0 {
+				t.Errorf("job schedules = %v %v %v", c.ChannelTestFrequency, c.ChannelUpdateFrequency, c.PollingInterval)
+			}
+		}},
+		{name: "bad test frequency", env: map[string]string{"CHANNEL_TEST_FREQUENCY": "often"}, wantErr: "CHANNEL_TEST_FREQUENCY"},
+		{name: "negative update frequency", env: map[string]string{"CHANNEL_UPDATE_FREQUENCY": "-5"}, wantErr: "CHANNEL_UPDATE_FREQUENCY"},
+		{name: "test frequency too large", env: map[string]string{"CHANNEL_TEST_FREQUENCY": "20000"}, wantErr: "CHANNEL_TEST_FREQUENCY"},
+		{name: "bad polling interval", env: map[string]string{"POLLING_INTERVAL": "1.5"}, wantErr: "POLLING_INTERVAL"},
+		{name: "polling interval too large", env: map[string]string{"POLLING_INTERVAL": "7200"}, wantErr: "POLLING_INTERVAL"},
 		{name: "bad port", env: map[string]string{"PORT": "eighty"}, wantErr: "PORT"},
 		{name: "port out of range", args: []string{"--port", "70000"}, wantErr: "out of range"},
 		{name: "bad node type", env: map[string]string{"NODE_TYPE": "primary"}, wantErr: "NODE_TYPE"},

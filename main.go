@@ -149,17 +149,40 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	go st.RunPeriodicReload(bg, cfg.SyncFrequency) // the safety net
 	go tokenizer.Warm()                            // build the BPE tables before the first request needs them
 
-	meter, err := relay.NewMeter(ctx, pool, log, nodeID())
+	node := nodeID()
+	meter, err := relay.NewMeter(ctx, pool, log, node)
 	if err != nil {
 		return err
 	}
-	go sweepReservations(bg, meter, cfg.RelayTimeout, log)
+	// Background jobs on River: every node works them, the elected leader
+	// alone enqueues the periodic ones (channel tests, balances, the
+	// reservation sweeper, log retention).
+	riverJobs, err := jobs.NewRiver(pool, jobs.Deps{
+		State:      st,
+		Log:        log,
+		HTTPClient: &http.Client{Transport: relay.NewTransport()},
+		Meter:      meter,
+		// A reservation is abandoned once it is older than the longest a
+		// request may run.
+		StaleReservationAfter:  max(cfg.RelayTimeout, 10*time.Minute) + time.Minute,
+		NodeID:                 node,
+		ChannelTestFrequency:   cfg.ChannelTestFrequency,
+		ChannelUpdateFrequency: cfg.ChannelUpdateFrequency,
+		PollingInterval:        cfg.PollingInterval,
+		NotifyFunc:             handlers.RootNotifier(pool),
+	})
+	if err != nil {
+		return err
+	}
+	if err := riverJobs.Start(bg); err != nil { // not ctx: a signal must not cut jobs off before Stop
+		return fmt.Errorf("start jobs: %w", err)
+	}
 	relaySrv := relay.NewServer(st, meter, &http.Client{Transport: relay.NewTransport()}, log, relay.Config{
 		TrustedProxies: cfg.TrustedProxies,
 		Timeout:        cfg.RelayTimeout,
 	})
 
-	app, err := handlers.New(handlers.Deps{
+	deps := handlers.Deps{
 		Pool:            pool,
 		Log:             log,
 		Version:         version,
@@ -168,7 +191,14 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		SessionSecret:   cfg.SessionSecret,
 		FrontendBaseURL: cfg.FrontendBaseURL,
 		TrustedProxies:  cfg.TrustedProxies,
-	})
+		Jobs:            riverJobs,
+	}
+	if cfg.NodeType == "slave" {
+		// As One API: a slave with FRONTEND_BASE_URL leaves its console to
+		// the master (the URL is only used for links on a master).
+		deps.ConsoleRedirectURL = cfg.FrontendBaseURL
+	}
+	app, err := handlers.New(deps)
 	if err != nil {
 		return err
 	}
@@ -205,6 +235,13 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	defer cancel()
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("drain incomplete", "err", err)
+	}
+	// Running jobs get a while to finish; one cut off is retried by another
+	// node. River stops before the meter: the sweeper job uses it.
+	jobsCtx, cancelJobs := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancelJobs()
+	if err := riverJobs.Stop(jobsCtx); err != nil {
+		log.Warn("jobs did not stop cleanly", "err", err)
 	}
 	stopBackground()
 	meter.Close() // settle everything the drained requests used
@@ -249,28 +286,6 @@ func routeByPrefix(relayHandler, app http.Handler) http.Handler {
 func nodeID() string {
 	host, _ := os.Hostname()
 	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), keys.Random(4))
-}
-
-// sweepReservations settles reservations a dead node left behind, at their
-// estimate, once at start and then every minute. A reservation is stale once
-// it is older than the longest a request may run.
-func sweepReservations(ctx context.Context, m *relay.Meter, relayTimeout time.Duration, log *slog.Logger) {
-	staleAfter := max(relayTimeout, 10*time.Minute) + time.Minute
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		n, err := m.SweepStale(ctx, staleAfter)
-		if err != nil && ctx.Err() == nil {
-			log.Warn("reservation sweep failed", "err", err)
-		} else if n > 0 {
-			log.Warn("settled stale reservations at their estimate", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // waitForSchema lets a slave node start only once a master has migrated.

@@ -32,12 +32,15 @@ func (h *Handler) accountAPIRoutes(api *echo.Group) {
 	api.GET("/user/aff", h.apiUserAff, h.requireUser)
 	api.POST("/user/topup", h.apiUserTopUp, h.requireUser)
 
-	api.GET("/user/", h.apiUserList, h.requireAdmin)
+	// One API's collection path ends in a slash; scripts often drop it.
+	for _, p := range []string{"/user/", "/user"} {
+		api.GET(p, h.apiUserList, h.requireAdmin)
+		api.POST(p, h.apiUserCreate, h.requireAdmin)
+		api.PUT(p, h.apiUserUpdate, h.requireAdmin)
+	}
 	api.GET("/user/search", h.apiUserSearch, h.requireAdmin)
 	api.GET("/user/:id", h.apiUserGet, h.requireAdmin)
 	api.GET("/user/:id/usage", h.apiUserUsage, h.requireAdmin)
-	api.POST("/user/", h.apiUserCreate, h.requireAdmin)
-	api.PUT("/user/", h.apiUserUpdate, h.requireAdmin)
 	api.DELETE("/user/:id", h.apiUserDelete, h.requireAdmin)
 	api.POST("/user/manage", h.apiUserManage, h.requireAdmin)
 	api.POST("/topup", h.apiTopUp, h.requireAdmin)
@@ -122,14 +125,13 @@ func (h *Handler) apiUserRegister(c echo.Context) error {
 	if err := bindJSON(c, &r); err != nil {
 		return err
 	}
-	u, errs, err := h.register(c, s, r, false)
+	_, errs, err := h.register(c, s, r, false)
 	if err != nil {
 		return err
 	}
 	if len(errs) > 0 {
 		return fieldsError(errs)
 	}
-	_ = u
 	return replyMsg(c, "")
 }
 

@@ -35,6 +35,8 @@ func (h *Handler) relayAPIRoutes(api *echo.Group) {
 	collection(http.MethodPut, "/channel", h.apiChannelUpdate, h.requireAdmin)
 	api.GET("/channel/search", h.apiChannelSearch, h.requireAdmin)
 	api.GET("/channel/test/:id", h.apiChannelProbe, h.requireAdmin)
+	collection(http.MethodGet, "/channel/test", h.apiChannelProbeAll, h.requireAdmin)
+	api.GET("/jobs", h.apiJobList, h.requireAdmin)
 	api.GET("/channel/:id", h.apiChannelGet, h.requireAdmin)
 	api.DELETE("/channel/:id", h.apiChannelDelete, h.requireAdmin)
 

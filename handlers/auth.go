@@ -157,16 +157,16 @@ func (h *Handler) requireRole(min int16, next echo.HandlerFunc) echo.HandlerFunc
 		}
 		if u == nil {
 			if isAPI(c) {
-				return echo.NewHTTPError(http.StatusUnauthorized, "not signed in, or the access token is invalid")
+				return echo.NewHTTPError(http.StatusUnauthorized, "Not signed in, or the access token is invalid.")
 			}
 			return h.redirectToLogin(c)
 		}
 		if u.Role < min {
-			return echo.NewHTTPError(http.StatusForbidden, "you do not have permission to do this")
+			return echo.NewHTTPError(http.StatusForbidden, "You do not have permission to do this.")
 		}
 		if u.MustChangePassword && h.authBy(c) == authBySession && !passwordChangeRoutes[c.Path()] {
 			if isAPI(c) {
-				return echo.NewHTTPError(http.StatusForbidden, "change your password first (PUT /api/user/self)")
+				return echo.NewHTTPError(http.StatusForbidden, "Change your password first (PUT /api/user/self).")
 			}
 			return redirect(c, "/account/password")
 		}

@@ -29,7 +29,13 @@ func (h *Handler) errorHandler(err error, c echo.Context) {
 	id := c.Response().Header().Get(echo.HeaderXRequestID)
 	if code >= 500 {
 		h.log.Error("request failed", "id", id, "path", c.Request().URL.Path, "err", err)
-		msg = "internal server error"
+		var he *echo.HTTPError
+		// A plain error or a 500 may carry internals: never shown. A 502/503
+		// built with echo.NewHTTPError carries a message written for people
+		// ("the mail could not be sent").
+		if !errors.As(err, &he) || he.Internal != nil || code == http.StatusInternalServerError {
+			msg = "internal server error"
+		}
 	} else {
 		h.log.Info("request refused", "id", id, "path", c.Request().URL.Path, "status", code, "msg", msg)
 	}

@@ -202,6 +202,9 @@ func (h *Handler) oauthFinish(c echo.Context, name string, params url.Values) (*
 		return nil, false, echo.NewHTTPError(http.StatusForbidden, "the provider did not accept the sign-in: start again")
 	}
 	gu, err := p.FetchUser(sess)
+	if errors.Is(err, github.ErrNoVerifiedGitHubPrimaryEmail) && gu.UserID != "" {
+		err = nil // an account without a verified address signs in without one
+	}
 	if err != nil || gu.UserID == "" {
 		h.log.Warn("oauth fetch user failed", "provider", name, "err", err)
 		return nil, false, echo.NewHTTPError(http.StatusBadGateway, "could not read your profile from the provider")

@@ -288,3 +288,32 @@ func TestInviteRewards(t *testing.T) {
 		t.Errorf("invitee quota %d inviter %v", nb.Quota, nb.InviterID)
 	}
 }
+
+func TestEmailChangeNeedsCode(t *testing.T) {
+	a := newAccountApp(t, nil)
+	mail := startSMTP(t)
+	mail.configure(t, a)
+	a.setOption(t, "EmailVerificationEnabled", "true")
+	u := a.createUser(t, userOpts{Email: "old@example.com"})
+	c := a.client(t)
+	c.login(u.Username, "correct-horse")
+	rec := c.post("/account", url.Values{"display_name": {"Me"}, "email": {"new@example.com"}}, "HX-Request", "true")
+	if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "error-verification_code") {
+		t.Fatalf("change without code = %d", rec.Code)
+	}
+	if rec := c.post("/account/email/code", url.Values{"email": {"new@example.com"}}, "HX-Request", "true"); !strings.Contains(rec.Body.String(), "on its way") {
+		t.Fatalf("send code = %d %s", rec.Code, rec.Body)
+	}
+	code := sixDigits.FindString(mail.next(t).Data)
+	rec = c.post("/account", url.Values{"display_name": {"Me"}, "email": {"new@example.com"}, "verification_code": {code}}, "HX-Request", "true")
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `data-testid="profile-notice"`) {
+		t.Fatalf("change with code = %d %s", rec.Code, rec.Body)
+	}
+	if got := a.user(t, u.ID); got.Email != "new@example.com" || got.DisplayName != "Me" {
+		t.Errorf("saved = %q %q", got.Email, got.DisplayName)
+	}
+	// Display name alone needs no code.
+	if rec := c.post("/account", url.Values{"display_name": {"Me Again"}, "email": {"new@example.com"}}); rec.Code != http.StatusSeeOther {
+		t.Errorf("rename = %d", rec.Code)
+	}
+}

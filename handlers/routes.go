@@ -40,6 +40,12 @@ type Deps struct {
 	// TrustedProxies may set X-Forwarded-For; from anyone else it is ignored
 	// and the client IP is the socket peer.
 	TrustedProxies []netip.Prefix
+	// ConsoleRedirectURL, set on a slave node with FRONTEND_BASE_URL, sends
+	// console pages to the master's console there; /api (and /v1) are served
+	// here as on every node.
+	ConsoleRedirectURL string
+	// Jobs enqueues background jobs (channel tests); nil: "test all" answers 503.
+	Jobs JobQueue
 
 	// External endpoints, replaced by loopback stand-ins in tests. Zero values
 	// mean the real services.
@@ -57,6 +63,7 @@ type Handler struct {
 	version string
 	state   *state.State
 	cipher  *keys.Cipher
+	jobs    JobQueue
 
 	sm            *scs.SessionManager
 	secret        []byte
@@ -69,7 +76,7 @@ type Handler struct {
 // New builds the Echo application with every non-/v1 route.
 func New(d Deps) (*echo.Echo, error) {
 	h := &Handler{pool: d.Pool, q: queries.New(d.Pool), log: d.Log, version: d.Version,
-		state: d.State, cipher: d.Cipher,
+		state: d.State, cipher: d.Cipher, jobs: d.Jobs,
 		sm:            newSessionManager(d.Pool),
 		secret:        []byte(d.SessionSecret),
 		baseURL:       strings.TrimRight(d.FrontendBaseURL, "/"),
@@ -86,6 +93,9 @@ func New(d Deps) (*echo.Echo, error) {
 	e.Use(h.accessLog)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: h.logPanic}))
 	e.Use(securityHeaders)
+	if d.ConsoleRedirectURL != "" {
+		e.Use(redirectConsole(strings.TrimRight(d.ConsoleRedirectURL, "/")))
+	}
 	e.Use(h.sessionsExceptStatic)
 
 	e.GET("/healthz", h.healthz)
@@ -109,6 +119,23 @@ func (h *Handler) sessionsExceptStatic(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		return withSession(c)
+	}
+}
+
+// redirectConsole sends every request but /api and the health probes to the
+// same path under base: a slave node leaves its console to the master, as One
+// API's slaves do with FRONTEND_BASE_URL. The redirect is temporary (307, not
+// One API's 301): browsers would cache a permanent one forever, and 307 keeps
+// the method and body of a form posted to the slave.
+func redirectConsole(base string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			p := c.Request().URL.Path
+			if isAPI(c) || p == "/healthz" || p == "/readyz" || p == "/metrics" {
+				return next(c)
+			}
+			return c.Redirect(http.StatusTemporaryRedirect, base+c.Request().URL.RequestURI())
+		}
 	}
 }
 

@@ -20,6 +20,7 @@ WHERE purpose = $1 AND lower(email) = lower(@email::text) AND used_at IS NULL AN
 SELECT count(*) FROM account_codes
 WHERE purpose = $1 AND lower(email) = lower(@email::text) AND created_at > now() - interval '10 minutes';
 
+-- AccountCodeDeleteExpired drops codes a day past expiry (for a periodic job).
 -- name: AccountCodeDeleteExpired :exec
 DELETE FROM account_codes WHERE expires_at < now() - interval '1 day';
 
@@ -38,3 +39,7 @@ SELECT failures, window_end FROM login_failures WHERE key = $1 AND window_end > 
 
 -- name: LoginFailureClear :exec
 DELETE FROM login_failures WHERE key = $1;
+
+-- LoginFailureDeleteExpired drops windows that have ended (for a periodic job).
+-- name: LoginFailureDeleteExpired :exec
+DELETE FROM login_failures WHERE window_end < now();

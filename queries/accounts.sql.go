@@ -36,6 +36,7 @@ const accountCodeDeleteExpired = `-- name: AccountCodeDeleteExpired :exec
 DELETE FROM account_codes WHERE expires_at < now() - interval '1 day'
 `
 
+// AccountCodeDeleteExpired drops codes a day past expiry (for a periodic job).
 func (q *Queries) AccountCodeDeleteExpired(ctx context.Context) error {
 	_, err := q.db.Exec(ctx, accountCodeDeleteExpired)
 	return err
@@ -112,6 +113,16 @@ DELETE FROM login_failures WHERE key = $1
 
 func (q *Queries) LoginFailureClear(ctx context.Context, key string) error {
 	_, err := q.db.Exec(ctx, loginFailureClear, key)
+	return err
+}
+
+const loginFailureDeleteExpired = `-- name: LoginFailureDeleteExpired :exec
+DELETE FROM login_failures WHERE window_end < now()
+`
+
+// LoginFailureDeleteExpired drops windows that have ended (for a periodic job).
+func (q *Queries) LoginFailureDeleteExpired(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, loginFailureDeleteExpired)
 	return err
 }
 

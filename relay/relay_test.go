@@ -888,3 +888,19 @@ func TestSweeperSettlesAbandonedReservations(t *testing.T) {
 		t.Errorf("quota = %d, want %d", q, 1_000_000_000-570)
 	}
 }
+
+func TestCORSPreflight(t *testing.T) {
+	b := setup(t)
+	req, _ := http.NewRequest(http.MethodOptions, b.srv.URL+"/v1/chat/completions", nil)
+	req.Header.Set("Origin", "https://chat.example.com")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 204 || res.Header.Get("Access-Control-Allow-Origin") != "*" ||
+		!strings.Contains(res.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Errorf("preflight: %d %v", res.StatusCode, res.Header)
+	}
+}

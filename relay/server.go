@@ -86,7 +86,18 @@ func (s *Server) newRequestID() string {
 // ServeHTTP routes /v1 requests.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rid := s.newRequestID()
-	w.Header().Set("X-Request-Id", rid)
+	h := w.Header()
+	h.Set("X-Request-Id", rid)
+	// Browser apps call /v1 directly with their own keys, as they can with
+	// OpenAI. Keys travel in a header, never a cookie, so any origin is safe.
+	h.Set("Access-Control-Allow-Origin", "*")
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, OpenAI-Organization, OpenAI-Project, X-Stainless-Lang, X-Stainless-Package-Version, X-Stainless-OS, X-Stainless-Arch, X-Stainless-Runtime, X-Stainless-Runtime-Version, X-Stainless-Retry-Count, X-Stainless-Timeout")
+		h.Set("Access-Control-Max-Age", "86400")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {

@@ -100,9 +100,10 @@ func ValidateOption(key, value string) error {
 }
 
 // IsSecretOption reports whether an option must never be returned by an API:
-// One API's convention is keys ending in Secret or Token.
+// any key naming a Secret or Token (GitHubClientSecret, SMTPToken,
+// TurnstileSecretKey...).
 func IsSecretOption(key string) bool {
-	return strings.HasSuffix(key, "Secret") || strings.HasSuffix(key, "Token")
+	return strings.Contains(key, "Secret") || strings.Contains(key, "Token")
 }
 
 func ratioTable(v string) error {

@@ -79,7 +79,7 @@ func TestParseOptions(t *testing.T) {
 			t.Errorf("ValidateOption(%s, %s) accepted", bad.k, bad.v)
 		}
 	}
-	if !IsSecretOption("GitHubClientSecret") || !IsSecretOption("SMTPToken") || IsSecretOption("ModelRatio") {
+	if !IsSecretOption("GitHubClientSecret") || !IsSecretOption("SMTPToken") || !IsSecretOption("TurnstileSecretKey") || IsSecretOption("ModelRatio") {
 		t.Error("IsSecretOption")
 	}
 }
