@@ -76,10 +76,22 @@ type Meter struct {
 	log    *slog.Logger
 	nodeID string
 
-	reserveCh chan reserveCall
-	settleCh  chan Settlement
-	wg        sync.WaitGroup
-	stop      chan struct{}
+	// Reservations: whoever arrives while fewer than reserveBatches are in
+	// flight runs a batch itself, with everything queued so far; the rest
+	// queue and are handed on as the next batch. Alone, a request reserves on
+	// its own goroutine with no handoff; under load, one round trip serves many.
+	rmu      sync.Mutex
+	rqueue   []reserveCall
+	inFlight int
+
+	// Settlements are appended under a mutex and written every settleEvery
+	// (sooner when many queue), so a request never wakes another goroutine
+	// to record its bill.
+	smu     sync.Mutex
+	settles []Settlement
+	wake    chan struct{}
+	wg      sync.WaitGroup
+	stop    chan struct{}
 }
 
 type reserveCall struct {
@@ -88,35 +100,32 @@ type reserveCall struct {
 }
 
 type reserveResult struct {
-	id  int64
-	err error
+	id   int64
+	err  error
+	lead []reserveCall // non-nil: the receiver now runs this batch
 }
 
 const (
 	maxReserveBatch = 256
 	maxSettleBatch  = 1024
 	settleEvery     = 50 * time.Millisecond
-	reserveWorkers  = 2
+	reserveBatches  = 2 // reservation batches in flight at once
 )
 
-// NewMeter starts the meter's workers.
+// NewMeter starts the meter's settlement worker.
 func NewMeter(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, nodeID string) (*Meter, error) {
 	rcfg := pool.Config().Copy()
 	rcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
-	rcfg.MaxConns = reserveWorkers + 2 // reservations, settlement, the sweeper
-	rcfg.MinConns = reserveWorkers + 1
+	rcfg.MaxConns = reserveBatches + 2 // reservations, settlement, the sweeper
+	rcfg.MinConns = reserveBatches + 1
 	rpool, err := pgxpool.NewWithConfig(ctx, rcfg)
 	if err != nil {
 		return nil, fmt.Errorf("meter pool: %w", err)
 	}
 	m := &Meter{
 		pool: rpool, q: queries.New(rpool), log: log, nodeID: nodeID,
-		reserveCh: make(chan reserveCall, 4096),
-		settleCh:  make(chan Settlement, 16384),
-		stop:      make(chan struct{}),
-	}
-	for range reserveWorkers {
-		go m.reserveLoop()
+		wake: make(chan struct{}, 1),
+		stop: make(chan struct{}),
 	}
 	m.wg.Add(1)
 	go m.settleLoop()
@@ -126,20 +135,31 @@ func NewMeter(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, nodeID 
 var reserveDonePool = sync.Pool{New: func() any { return make(chan reserveResult, 1) }}
 
 // Reserve takes r.Quota from the token and its user, or fails with
-// ErrTokenQuota / ErrUserQuota. It returns the reservation id.
+// ErrTokenQuota / ErrUserQuota. It returns the reservation id. It waits for
+// the database even if ctx ends: the result may be a reservation that must be
+// settled.
 func (m *Meter) Reserve(ctx context.Context, r Reservation) (int64, error) {
 	done := reserveDonePool.Get().(chan reserveResult)
 	call := reserveCall{p: queries.QuotaReserveParams{
 		TokenID: r.TokenID, UserID: r.UserID, Quota: r.Quota, NodeID: m.nodeID,
 		RequestID: r.RequestID, ChannelID: r.ChannelID, ModelName: r.Model, IsStream: r.Stream,
 	}, done: done}
-	select {
-	case m.reserveCh <- call:
-	case <-ctx.Done():
-		return 0, ctx.Err()
+	m.rmu.Lock()
+	m.rqueue = append(m.rqueue, call)
+	var batch []reserveCall
+	if m.inFlight < reserveBatches {
+		m.inFlight++
+		batch = m.takeQueue()
 	}
-	// Wait even if ctx ends: the result may be a reservation that must be settled.
+	m.rmu.Unlock()
+	if batch != nil {
+		m.runReserveBatch(batch)
+	}
 	res := <-done
+	for res.lead != nil { // leadership handed on by the batch before
+		m.runReserveBatch(res.lead)
+		res = <-done
+	}
 	reserveDonePool.Put(done)
 	if res.err != nil {
 		return 0, res.err
@@ -153,38 +173,42 @@ func (m *Meter) Reserve(ctx context.Context, r Reservation) (int64, error) {
 	return res.id, nil
 }
 
-// reserveLoop sends whatever reservations are waiting as one pipelined batch:
-// no added wait when idle, one round trip for many under load.
-func (m *Meter) reserveLoop() {
-	calls := make([]reserveCall, 0, maxReserveBatch)
-	params := make([]queries.QuotaReserveParams, 0, maxReserveBatch)
-	for {
-		select {
-		case c := <-m.reserveCh:
-			calls = append(calls[:0], c)
-		case <-m.stop:
-			return
-		}
-	drain:
-		for len(calls) < maxReserveBatch {
-			select {
-			case c := <-m.reserveCh:
-				calls = append(calls, c)
-			default:
-				break drain
-			}
-		}
-		params = params[:0]
-		for _, c := range calls {
-			params = append(params, c.p)
-		}
-		m.reserveBatch(calls, params)
+// takeQueue returns up to maxReserveBatch queued calls; m.rmu must be held.
+func (m *Meter) takeQueue() []reserveCall {
+	n := min(len(m.rqueue), maxReserveBatch)
+	batch := make([]reserveCall, n)
+	copy(batch, m.rqueue)
+	m.rqueue = append(m.rqueue[:0], m.rqueue[n:]...)
+	return batch
+}
+
+// runReserveBatch sends one pipelined batch, delivers every result, then
+// hands the calls queued meanwhile to the first of them as the next batch.
+func (m *Meter) runReserveBatch(calls []reserveCall) {
+	results := m.reserveBatch(calls)
+	m.rmu.Lock()
+	var next []reserveCall
+	if len(m.rqueue) > 0 {
+		next = m.takeQueue()
+	} else {
+		m.inFlight--
+	}
+	m.rmu.Unlock()
+	for i, c := range calls {
+		c.done <- results[i]
+	}
+	if next != nil {
+		next[0].done <- reserveResult{lead: next}
 	}
 }
 
-func (m *Meter) reserveBatch(calls []reserveCall, params []queries.QuotaReserveParams) {
+func (m *Meter) reserveBatch(calls []reserveCall) []reserveResult {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	params := make([]queries.QuotaReserveParams, len(calls))
+	for i, c := range calls {
+		params[i] = c.p
+	}
 	results := make([]reserveResult, len(calls))
 	var batchErr error
 	br := m.q.QuotaReserve(ctx, params)
@@ -206,12 +230,12 @@ func (m *Meter) reserveBatch(calls []reserveCall, params []queries.QuotaReserveP
 			_ = one.Close()
 		}
 	}
-	for i, c := range calls {
+	for i := range results {
 		if results[i].err != nil {
 			results[i].err = fmt.Errorf("reserve quota: %w", results[i].err)
 		}
-		c.done <- results[i]
 	}
+	return results
 }
 
 // Settle queues a settlement; it is written within settleEvery.
@@ -219,10 +243,19 @@ func (m *Meter) Settle(s Settlement) {
 	if s.At.IsZero() {
 		s.At = time.Now()
 	}
-	m.settleCh <- s
+	m.smu.Lock()
+	m.settles = append(m.settles, s)
+	full := len(m.settles) >= maxSettleBatch
+	m.smu.Unlock()
+	if full {
+		select {
+		case m.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
-// Close flushes queued settlements and stops the workers. Call it after the
+// Close flushes queued settlements and stops the worker. Call it after the
 // HTTP server has drained.
 func (m *Meter) Close() {
 	close(m.stop)
@@ -234,31 +267,31 @@ func (m *Meter) settleLoop() {
 	defer m.wg.Done()
 	tick := time.NewTicker(settleEvery)
 	defer tick.Stop()
-	batch := make([]Settlement, 0, maxSettleBatch)
+	var spare []Settlement
 	for {
+		stopping := false
 		select {
-		case s := <-m.settleCh:
-			batch = append(batch, s)
-			if len(batch) < maxSettleBatch {
-				continue
-			}
 		case <-tick.C:
+		case <-m.wake:
 		case <-m.stop:
-			for {
-				select {
-				case s := <-m.settleCh:
-					batch = append(batch, s)
-					continue
-				default:
-				}
-				break
-			}
-			m.flushWithRetry(batch, 10*time.Second)
-			return
+			stopping = true
 		}
-		if len(batch) > 0 {
-			m.flushWithRetry(batch, time.Minute)
-			batch = batch[:0]
+		m.smu.Lock()
+		batch := m.settles
+		m.settles = spare[:0]
+		m.smu.Unlock()
+		for len(batch) > 0 {
+			n := min(len(batch), maxSettleBatch)
+			patience := time.Minute
+			if stopping {
+				patience = 10 * time.Second
+			}
+			m.flushWithRetry(batch[:n], patience)
+			batch = batch[n:]
+		}
+		spare = batch[:0]
+		if stopping {
+			return
 		}
 	}
 }
