@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"oneapi/relay/adaptor"
@@ -205,7 +206,9 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, rid string,
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 
-	sw := streamWriter{w: w, rc: rc, dropUsageChunk: !p.wantUsage && p.mode != adaptor.ModeResponses, responses: p.mode == adaptor.ModeResponses}
+	sw := streamWriter{w: w, rc: rc, dropUsageChunk: !p.wantUsage && p.mode != adaptor.ModeResponses, responses: p.mode == adaptor.ModeResponses,
+		pending: getBuf(), seen: getBuf()}
+	defer func() { putBuf(sw.pending); putBuf(sw.seen) }()
 	// Events are buffered and written out just before the adaptor waits for
 	// more upstream bytes: every event reaches the client as soon as nothing
 	// more is immediately available, in one write instead of one per event.
@@ -213,7 +216,7 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, rid string,
 	usage, err := a.DecodeStream(areq, resp, sw.send)
 	o := outcome{served: true, prompt: usage.PromptTokens, completion: usage.CompletionTokens}
 	if !usage.Reported {
-		o.prompt, o.completion = p.promptTokens, countStreamed(p, sw.seen.Bytes())
+		o.prompt, o.completion = p.promptTokens, countStreamed(p, *sw.seen)
 		o.note = "usage counted by the gateway"
 	}
 	switch {
@@ -246,9 +249,9 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, rid string,
 type streamWriter struct {
 	w              http.ResponseWriter
 	rc             *http.ResponseController
-	pending        []byte // events not yet written to the client
-	seen           bytes.Buffer
-	dropUsageChunk bool // upstream usage was requested by us, not the client
+	pending        *[]byte // events not yet written to the client
+	seen           *[]byte // events sent, one per line (pooled, like pending)
+	dropUsageChunk bool    // upstream usage was requested by us, not the client
 	responses      bool
 	clientGone     bool
 }
@@ -262,12 +265,11 @@ func (sw *streamWriter) send(data []byte) error {
 	if sw.dropUsageChunk && bytes.Contains(data, []byte(`"choices":[]`)) && bytes.Contains(data, []byte(`"usage":{`)) {
 		return nil
 	}
-	if sw.seen.Len() < maxCountedStream {
-		sw.seen.Write(data)
-		sw.seen.WriteByte('\n')
+	if len(*sw.seen) < maxCountedStream {
+		*sw.seen = append(append(*sw.seen, data...), '\n')
 	}
 	sw.write(data)
-	if len(sw.pending) > maxPendingStream {
+	if len(*sw.pending) > maxPendingStream {
 		return sw.flush()
 	}
 	return nil
@@ -282,9 +284,9 @@ const (
 )
 
 func (sw *streamWriter) write(data []byte) {
-	sw.pending = append(sw.pending, "data: "...)
-	sw.pending = append(sw.pending, data...)
-	sw.pending = append(sw.pending, '\n', '\n')
+	b := append(*sw.pending, "data: "...)
+	b = append(b, data...)
+	*sw.pending = append(b, '\n', '\n')
 }
 
 // flush writes the pending events and flushes them to the client.
@@ -292,11 +294,11 @@ func (sw *streamWriter) flush() error {
 	if sw.clientGone {
 		return errClientGone
 	}
-	if len(sw.pending) == 0 {
+	if len(*sw.pending) == 0 {
 		return nil
 	}
-	_, err := sw.w.Write(sw.pending)
-	sw.pending = sw.pending[:0]
+	_, err := sw.w.Write(*sw.pending)
+	*sw.pending = (*sw.pending)[:0]
 	if err == nil {
 		err = sw.rc.Flush()
 	}
@@ -305,6 +307,20 @@ func (sw *streamWriter) flush() error {
 		return errClientGone
 	}
 	return nil
+}
+
+// bufPool recycles stream buffers: growing two fresh buffers per stream was
+// most of the relay's allocation, and so of its garbage collection.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(b *[]byte) {
+	if cap(*b) > 1<<20 {
+		return // let an unusually large one go
+	}
+	*b = (*b)[:0]
+	bufPool.Put(b)
 }
 
 // flushBeforeRead flushes the client's pending events before each read of the
