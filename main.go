@@ -191,6 +191,8 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		SessionSecret:   cfg.SessionSecret,
 		FrontendBaseURL: cfg.FrontendBaseURL,
 		TrustedProxies:  cfg.TrustedProxies,
+		APIRateLimit:    cfg.GlobalAPIRateLimit,
+		WebRateLimit:    cfg.GlobalWebRateLimit,
 		Jobs:            riverJobs,
 	}
 	if cfg.NodeType == "slave" {

@@ -40,6 +40,9 @@ type Deps struct {
 	// TrustedProxies may set X-Forwarded-For; from anyone else it is ignored
 	// and the client IP is the socket peer.
 	TrustedProxies []netip.Prefix
+	// APIRateLimit and WebRateLimit are requests per IP per 3 minutes on /api
+	// and on console pages (GLOBAL_API_RATE_LIMIT, GLOBAL_WEB_RATE_LIMIT); 0 = off.
+	APIRateLimit, WebRateLimit int
 	// ConsoleRedirectURL, set on a slave node with FRONTEND_BASE_URL, sends
 	// console pages to the master's console there; /api (and /v1) are served
 	// here as on every node.
@@ -93,6 +96,7 @@ func New(d Deps) (*echo.Echo, error) {
 	e.Use(h.accessLog)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: h.logPanic}))
 	e.Use(securityHeaders)
+	e.Use(rateLimit(d.APIRateLimit, d.WebRateLimit))
 	if d.ConsoleRedirectURL != "" {
 		e.Use(redirectConsole(strings.TrimRight(d.ConsoleRedirectURL, "/")))
 	}
