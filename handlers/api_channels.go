@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/labstack/echo/v4"
@@ -104,21 +106,21 @@ func channelInputFrom(r queries.Channel) channelInput {
 func (in *channelInput) validate(create bool) ([]string, error) {
 	t, ok := adaptor.TypeByID(in.Type)
 	if !ok {
-		return nil, apiInvalid("unknown channel type %d", in.Type)
+		return nil, invalidField("type", "unknown channel type %d", in.Type)
 	}
 	in.Name = strings.TrimSpace(in.Name)
 
 	chKeys := splitChannelKeys(in.Key)
 	switch {
 	case create && len(chKeys) == 0:
-		return nil, apiInvalid("key is required")
+		return nil, invalidField("key", "key is required")
 	case !create && len(chKeys) > 1:
-		return nil, apiInvalid("key: an update takes one key; create a channel for each other key")
+		return nil, invalidField("key", "key: an update takes one key; create a channel for each other key")
 	}
 
 	models := splitCommaList(in.Models)
 	if len(models) == 0 {
-		return nil, apiInvalid("models: list at least one model, comma-separated")
+		return nil, invalidField("models", "models: list at least one model, comma-separated")
 	}
 	in.Models = strings.Join(models, ",")
 	groups := splitCommaList(in.Group)
@@ -132,14 +134,14 @@ func (in *channelInput) validate(create bool) ([]string, error) {
 	if in.ModelMapping != "" {
 		var m map[string]string
 		if json.Unmarshal([]byte(in.ModelMapping), &m) != nil || m == nil {
-			return nil, apiInvalid(`model_mapping must be a JSON object of model name to model name, like {"gpt-4o":"gpt-4o-2024-08-06"}`)
+			return nil, invalidField("model_mapping", `model_mapping must be a JSON object of model name to model name, like {"gpt-4o":"gpt-4o-2024-08-06"}`)
 		}
 	}
 	in.Config = flexString(strings.TrimSpace(string(in.Config)))
 	var cfg map[string]string
 	if in.Config != "" {
 		if json.Unmarshal([]byte(in.Config), &cfg) != nil || cfg == nil {
-			return nil, apiInvalid(`config must be a JSON object with string values, like {"api_version":"2024-10-21"}`)
+			return nil, invalidField("config", `config must be a JSON object with string values, like {"api_version":"2024-10-21"}`)
 		}
 	}
 	// One API kept Azure's API version in "other" before config existed.
@@ -156,20 +158,20 @@ func (in *channelInput) validate(create bool) ([]string, error) {
 	if in.BaseURL != "" {
 		u, err := url.Parse(in.BaseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, apiInvalid("base_url must be an http:// or https:// URL")
+			return nil, invalidField("base_url", "base_url must be an http:// or https:// URL")
 		}
 	} else if t.BaseURL == "" {
-		return nil, apiInvalid("base_url is required for channel type %s", t.Name)
+		return nil, invalidField("base_url", "base_url is required for channel type %s", t.Name)
 	}
 
 	if in.Weight < 0 || in.Weight > math.MaxInt32 {
-		return nil, apiInvalid("weight must be a whole number ≥ 0")
+		return nil, invalidField("weight", "weight must be a whole number ≥ 0")
 	}
 	if create && in.Status == 0 {
 		in.Status = state.StatusEnabled
 	}
 	if in.Status < state.StatusEnabled || in.Status > state.StatusAutoDisabled {
-		return nil, apiInvalid("status must be 1 (enabled), 2 (disabled) or 3 (disabled automatically)")
+		return nil, invalidField("status", "status must be 1 (enabled), 2 (disabled) or 3 (disabled automatically)")
 	}
 	return chKeys, nil
 }
@@ -243,9 +245,20 @@ func (h *Handler) apiChannelCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	created := make([]apiChannel, 0, len(chKeys))
-	err = queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
+	rows, err := h.createChannels(c.Request().Context(), in, chKeys)
+	if err != nil {
+		return err
+	}
+	h.apiReload(c, state.KindChannels, 0)
+	return apiOK(c, toAPIChannels(rows))
+}
+
+// createChannels stores one channel per key, all with in's settings, in one
+// transaction: all are created or none. in must have been validated. The
+// console's form and the JSON API both create through here.
+func (h *Handler) createChannels(ctx context.Context, in channelInput, chKeys []string) ([]queries.Channel, error) {
+	created := make([]queries.Channel, 0, len(chKeys))
+	err := queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
 		for _, k := range chKeys {
 			row, err := q.ChannelCreate(ctx, queries.ChannelCreateParams{
 				Type: int32(in.Type), Name: in.Name, KeyCiphertext: h.cipher.Seal(k), KeyHint: keys.Hint(k),
@@ -256,15 +269,14 @@ func (h *Handler) apiChannelCreate(c echo.Context) error {
 			if err != nil {
 				return err
 			}
-			created = append(created, toAPIChannel(row))
+			created = append(created, row)
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("create channels: %w", err)
 	}
-	h.apiReload(c, state.KindChannels, 0)
-	return apiOK(c, created)
+	return created, nil
 }
 
 // apiChannelUpdate is PUT /api/channel/ with the channel's id in the body.
@@ -285,15 +297,30 @@ func (h *Handler) apiChannelUpdate(c echo.Context) error {
 	if ref.ID <= 0 {
 		return apiInvalid("id is required")
 	}
-	ctx := c.Request().Context()
+	updated, err := h.updateChannel(c.Request().Context(), ref.ID, func(in *channelInput) error {
+		return apiUnmarshal(body, in)
+	})
+	if err != nil {
+		return err
+	}
+	h.apiReload(c, state.KindChannels, updated.ID)
+	return apiOK(c, toAPIChannel(updated))
+}
+
+// updateChannel is the read-modify-write of one channel: the stored channel,
+// locked, becomes an input that apply changes (the JSON API decodes a body
+// over it, the console sets the form's fields), then it is validated and
+// saved. An empty key keeps the stored key. The console and the JSON API both
+// update through here; a validation failure comes back as invalidField's error.
+func (h *Handler) updateChannel(ctx context.Context, id int64, apply func(*channelInput) error) (queries.Channel, error) {
 	var updated queries.Channel
-	err = queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
-		cur, err := q.ChannelGetByIDForUpdate(ctx, ref.ID)
+	err := queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
+		cur, err := q.ChannelGetByIDForUpdate(ctx, id)
 		if err != nil {
 			return err
 		}
 		in := channelInputFrom(cur)
-		if err := apiUnmarshal(body, &in); err != nil {
+		if err := apply(&in); err != nil {
 			return err
 		}
 		in.ID = cur.ID
@@ -313,11 +340,7 @@ func (h *Handler) apiChannelUpdate(c echo.Context) error {
 		updated, err = q.ChannelUpdate(ctx, p)
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	h.apiReload(c, state.KindChannels, updated.ID)
-	return apiOK(c, toAPIChannel(updated))
+	return updated, err
 }
 
 // apiChannelDelete is DELETE /api/channel/:id.
@@ -361,39 +384,65 @@ func (h *Handler) apiChannelProbe(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	res, err := h.probeChannel(c, id, c.QueryParam("model"))
+	if err != nil {
+		return err
+	}
+	reply := apiProbeReply{Success: res.Err == nil, Time: float64(res.Elapsed.Milliseconds()) / 1000, Model: res.Model}
+	if res.Err == nil {
+		return c.JSON(http.StatusOK, reply)
+	}
+	reply.Message = res.Err.Error()
+	code := http.StatusBadGateway
+	var ue *adaptor.UpstreamError
+	if errors.As(res.Err, &ue) && ue.Status == http.StatusGatewayTimeout {
+		code = http.StatusGatewayTimeout
+	}
+	return c.JSON(code, reply)
+}
+
+// probeResult is one channel test: the model tried, how long it took, and
+// the upstream's failure (nil when the channel answered).
+type probeResult struct {
+	Model   string
+	Elapsed time.Duration
+	Err     error
+}
+
+// probeChannel tests channel id with one tiny real chat request and records
+// the result (response time, or 0 on failure, as One API does) and the test
+// time on the channel. The returned error is a failure to run the test at
+// all (no such channel, database); the upstream's answer is in the result,
+// and its message never contains the key. The console's "test" button and
+// the JSON API both test through here.
+func (h *Handler) probeChannel(c echo.Context, id int64, model string) (probeResult, error) {
 	ctx := c.Request().Context()
 	if _, err := h.q.ChannelGetByID(ctx, id); err != nil {
-		return err
+		return probeResult{}, err
 	}
 	ch := h.state.Routes().Channel(id)
 	if ch == nil {
 		// Created on another node a moment ago, or the state is behind.
 		h.apiReload(c, state.KindChannels, id)
 		if ch = h.state.Routes().Channel(id); ch == nil {
-			return errors.New("channel is in the database but not in the routing state: is its key encrypted with another ENCRYPTION_KEY?")
+			return probeResult{}, errors.New("channel is in the database but not in the routing state: is its key encrypted with another ENCRYPTION_KEY?")
 		}
 	}
-	model := relay.ProbeModel(ch, c.QueryParam("model"))
+	model = relay.ProbeModel(ch, model)
 	elapsed, perr := relay.Probe(ctx, probeClient, ch, model)
-	ms := int32(min(elapsed.Milliseconds(), math.MaxInt32))
+	// 0 means "failed" (One API's convention), so a pass faster than a
+	// millisecond (a local upstream) is recorded as 1.
+	ms := int32(min(max(elapsed.Milliseconds(), 1), math.MaxInt32))
 	if perr != nil {
 		ms = 0
 	}
 	// The test result is not routing state, so no reload follows; and it is
 	// recorded even if the client has gone away.
 	if err := h.q.ChannelSetTestResult(context.WithoutCancel(ctx), queries.ChannelSetTestResultParams{ID: id, ResponseTimeMs: ms}); err != nil {
-		return err
+		return probeResult{}, err
 	}
-	reply := apiProbeReply{Success: perr == nil, Time: float64(elapsed.Milliseconds()) / 1000, Model: model}
-	if perr == nil {
-		return c.JSON(http.StatusOK, reply)
+	if perr != nil {
+		h.log.Info("channel test failed", "id", c.Response().Header().Get(echo.HeaderXRequestID), "channel", id, "model", model, "err", perr.Error())
 	}
-	reply.Message = perr.Error()
-	code := http.StatusBadGateway
-	var ue *adaptor.UpstreamError
-	if errors.As(perr, &ue) && ue.Status == http.StatusGatewayTimeout {
-		code = http.StatusGatewayTimeout
-	}
-	h.log.Info("channel test failed", "id", c.Response().Header().Get(echo.HeaderXRequestID), "channel", id, "model", model, "err", reply.Message)
-	return c.JSON(code, reply)
+	return probeResult{Model: model, Elapsed: elapsed, Err: perr}, nil
 }

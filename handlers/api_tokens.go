@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -115,10 +117,10 @@ func tokenInputFrom(r queries.Token) tokenInput {
 func (in *tokenInput) validate() (*time.Time, error) {
 	in.Name = strings.TrimSpace(in.Name)
 	if utf8.RuneCountInString(in.Name) > tokenMaxName {
-		return nil, apiInvalid("name must be at most %d characters", tokenMaxName)
+		return nil, invalidField("name", "name must be at most %d characters", tokenMaxName)
 	}
 	if in.RemainQuota != nil && *in.RemainQuota < 0 {
-		return nil, apiInvalid("remain_quota must be ≥ 0")
+		return nil, invalidField("remain_quota", "remain_quota must be ≥ 0")
 	}
 	var expires *time.Time
 	switch {
@@ -126,20 +128,20 @@ func (in *tokenInput) validate() (*time.Time, error) {
 		// 0 is what a script that leaves the field out sends; One API's
 		// column default makes that "never" as well.
 	case in.ExpiredTime < -1 || in.ExpiredTime > maxExpiredTime:
-		return nil, apiInvalid("expired_time must be -1 (never) or a unix time in seconds")
+		return nil, invalidField("expired_time", "expired_time must be -1 (never) or a unix time in seconds")
 	default:
 		t := time.Unix(in.ExpiredTime, 0)
 		expires = &t
 	}
 	if in.Status != 0 && in.Status != statusEnabled && in.Status != statusDisabled &&
 		in.Status != tokenStatusExpired && in.Status != tokenStatusExhausted {
-		return nil, apiInvalid("status must be 1 (enabled) or 2 (disabled)")
+		return nil, invalidField("status", "status must be 1 (enabled) or 2 (disabled)")
 	}
 	in.Models = strings.Join(splitCommaList(in.Models), ",")
 	subnets := splitCommaList(in.Subnet)
 	for _, s := range subnets {
 		if _, err := state.ParsePrefix(s); err != nil {
-			return nil, apiInvalid("subnet: %q is not an IP address or a CIDR range such as 192.168.0.0/24", s)
+			return nil, invalidField("subnet", "subnet: %q is not an IP address or a CIDR range such as 192.168.0.0/24", s)
 		}
 	}
 	in.Subnet = strings.Join(subnets, ",")
@@ -150,7 +152,7 @@ func (in *tokenInput) validate() (*time.Time, error) {
 // One API does: it would be refused on every request anyway.
 func checkEnable(expires *time.Time, now time.Time) error {
 	if expires != nil && !expires.After(now) {
-		return apiInvalid("expired_time is in the past: set a later time, or -1 for never, before enabling the token")
+		return invalidField("expired_time", "expired_time is in the past: set a later time, or -1 for never, before enabling the token")
 	}
 	return nil
 }
@@ -203,31 +205,42 @@ func (h *Handler) apiTokenCreate(c echo.Context) error {
 	if err := apiUnmarshal(body, &in); err != nil {
 		return err
 	}
-	expires, err := in.validate()
+	row, key, err := h.createToken(c.Request().Context(), h.currentUser(c).ID, in)
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	if err := checkEnable(expires, now); err != nil {
-		return err
+	h.apiReload(c, state.KindTokens, row.ID)
+	out := toAPIToken(row, time.Now())
+	out.Key = key
+	return apiOKSecret(c, out)
+}
+
+// createToken validates in and issues a new enabled token for userID. The
+// full key is returned this once; only its hash and prefix are stored. The
+// console's form and the JSON API both create through here; a validation
+// failure comes back as invalidField's error.
+func (h *Handler) createToken(ctx context.Context, userID int64, in tokenInput) (queries.Token, string, error) {
+	expires, err := in.validate()
+	if err != nil {
+		return queries.Token{}, "", err
+	}
+	if err := checkEnable(expires, time.Now()); err != nil {
+		return queries.Token{}, "", err
 	}
 	var quota int64
 	if in.RemainQuota != nil {
 		quota = *in.RemainQuota
 	}
 	key := keys.NewAPIKey()
-	row, err := h.q.TokenCreate(c.Request().Context(), queries.TokenCreateParams{
-		UserID: h.currentUser(c).ID, Name: in.Name, KeyHash: keys.Hash(key), KeyPrefix: keys.Prefix(key),
+	row, err := h.q.TokenCreate(ctx, queries.TokenCreateParams{
+		UserID: userID, Name: in.Name, KeyHash: keys.Hash(key), KeyPrefix: keys.Prefix(key),
 		Status: statusEnabled, ExpiresAt: expires, RemainQuota: quota, UnlimitedQuota: in.UnlimitedQuota,
 		Models: in.Models, Subnet: in.Subnet,
 	})
 	if err != nil {
-		return err
+		return queries.Token{}, "", fmt.Errorf("create token for user %d: %w", userID, err)
 	}
-	h.apiReload(c, state.KindTokens, row.ID)
-	out := toAPIToken(row, now)
-	out.Key = key
-	return apiOKSecret(c, out)
+	return row, key, nil
 }
 
 // apiTokenUpdate is PUT /api/token/ with the token's id in the body. With
@@ -250,19 +263,34 @@ func (h *Handler) apiTokenUpdate(c echo.Context) error {
 		return apiInvalid("id is required")
 	}
 	statusOnly := c.QueryParam("status_only") != "" && c.QueryParam("status_only") != "false"
-	ctx := c.Request().Context()
-	userID := h.currentUser(c).ID
+	updated, err := h.updateToken(c.Request().Context(), h.currentUser(c).ID, ref.ID, statusOnly, func(in *tokenInput) error {
+		return apiUnmarshal(body, in)
+	})
+	if err != nil {
+		return err
+	}
+	h.apiReload(c, state.KindTokens, updated.ID)
+	return apiOK(c, toAPIToken(updated, time.Now()))
+}
+
+// updateToken is the read-modify-write of one of userID's tokens: the stored
+// token, locked, becomes an input that apply changes (the JSON API decodes a
+// body over it, the console sets the form's fields or the status). With
+// statusOnly only the status changes. Otherwise every field is validated and
+// saved; the status changes when given as 1 or 2, and enabling a token whose
+// expiry is past is refused. Another user's token is not found.
+func (h *Handler) updateToken(ctx context.Context, userID, id int64, statusOnly bool, apply func(*tokenInput) error) (queries.Token, error) {
 	now := time.Now()
 	var updated queries.Token
-	err = queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
+	err := queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
 		// The row lock holds back quota reservations for the moment of the
 		// update, so remain_quota written back is still the current one.
-		cur, err := q.TokenGetForUserForUpdate(ctx, queries.TokenGetForUserForUpdateParams{ID: ref.ID, UserID: userID})
+		cur, err := q.TokenGetForUserForUpdate(ctx, queries.TokenGetForUserForUpdateParams{ID: id, UserID: userID})
 		if err != nil {
 			return err
 		}
 		in := tokenInputFrom(cur)
-		if err := apiUnmarshal(body, &in); err != nil {
+		if err := apply(&in); err != nil {
 			return err
 		}
 		p := queries.TokenUpdateParams{
@@ -294,11 +322,7 @@ func (h *Handler) apiTokenUpdate(c echo.Context) error {
 		updated, err = q.TokenUpdate(ctx, p)
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	h.apiReload(c, state.KindTokens, updated.ID)
-	return apiOK(c, toAPIToken(updated, now))
+	return updated, err
 }
 
 // apiTokenDelete is DELETE /api/token/:id (the caller's own tokens only).

@@ -27,5 +27,11 @@ func (h *Handler) readyz(c echo.Context) error {
 }
 
 func (h *Handler) home(c echo.Context) error {
+	// Signed in: the dashboard (dashboard.go). Someone who must still change
+	// the default password gets the landing page; the other pages send them
+	// to the change form.
+	if u := h.currentUser(c); u != nil && !u.MustChangePassword {
+		return h.dashboard(c)
+	}
 	return render(c, http.StatusOK, views.HomePage(views.HomeView{Layout: h.layout(c, "Home"), Version: h.version}))
 }

@@ -110,6 +110,7 @@ func New(d Deps) (*echo.Echo, error) {
 	api := e.Group("/api", h.csrfAPI)
 	h.accountAPIRoutes(api)
 	h.relayAPIRoutes(api)
+	h.resourceRoutes(e, api)
 	return e, nil
 }
 

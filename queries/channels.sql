@@ -56,3 +56,30 @@ UPDATE channels SET status = 3 WHERE id = $1 AND status = 1;
 
 -- name: ChannelSetTestResult :exec
 UPDATE channels SET response_time_ms = $2, test_time = now() WHERE id = $1;
+
+-- name: ChannelListFiltered :many
+-- The console's channel table, newest first. keyword matches the id exactly
+-- or name, key hint, base URL and models by substring; status and type
+-- filter when not 0.
+SELECT * FROM channels
+WHERE (@keyword::text = ''
+       OR id::text = @keyword
+       OR name ILIKE '%' || @keyword || '%'
+       OR key_hint ILIKE '%' || @keyword || '%'
+       OR base_url ILIKE '%' || @keyword || '%'
+       OR models ILIKE '%' || @keyword || '%')
+  AND (@status::smallint = 0 OR status = @status)
+  AND (@type::integer = 0 OR type = @type)
+ORDER BY id DESC
+LIMIT @lim OFFSET @off;
+
+-- name: ChannelCountFiltered :one
+SELECT count(*) FROM channels
+WHERE (@keyword::text = ''
+       OR id::text = @keyword
+       OR name ILIKE '%' || @keyword || '%'
+       OR key_hint ILIKE '%' || @keyword || '%'
+       OR base_url ILIKE '%' || @keyword || '%'
+       OR models ILIKE '%' || @keyword || '%')
+  AND (@status::smallint = 0 OR status = @status)
+  AND (@type::integer = 0 OR type = @type);

@@ -22,6 +22,31 @@ func (q *Queries) ChannelCount(ctx context.Context) (int64, error) {
 	return count, err
 }
 
+const channelCountFiltered = `-- name: ChannelCountFiltered :one
+SELECT count(*) FROM channels
+WHERE ($1::text = ''
+       OR id::text = $1
+       OR name ILIKE '%' || $1 || '%'
+       OR key_hint ILIKE '%' || $1 || '%'
+       OR base_url ILIKE '%' || $1 || '%'
+       OR models ILIKE '%' || $1 || '%')
+  AND ($2::smallint = 0 OR status = $2)
+  AND ($3::integer = 0 OR type = $3)
+`
+
+type ChannelCountFilteredParams struct {
+	Keyword string
+	Status  int16
+	Type    int32
+}
+
+func (q *Queries) ChannelCountFiltered(ctx context.Context, arg ChannelCountFilteredParams) (int64, error) {
+	row := q.db.QueryRow(ctx, channelCountFiltered, arg.Keyword, arg.Status, arg.Type)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const channelCreate = `-- name: ChannelCreate :one
 INSERT INTO channels (type, name, key_ciphertext, key_hint, base_url, models, model_mapping, groups,
                       priority, weight, status, config, system_prompt, test_model)
@@ -241,6 +266,79 @@ SELECT id, type, name, key_ciphertext, key_hint, base_url, models, model_mapping
 // Every channel, for the in-memory routing state.
 func (q *Queries) ChannelListAll(ctx context.Context) ([]Channel, error) {
 	rows, err := q.db.Query(ctx, channelListAll)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Channel{}
+	for rows.Next() {
+		var i Channel
+		if err := rows.Scan(
+			&i.ID,
+			&i.Type,
+			&i.Name,
+			&i.KeyCiphertext,
+			&i.KeyHint,
+			&i.BaseURL,
+			&i.Models,
+			&i.ModelMapping,
+			&i.Groups,
+			&i.Priority,
+			&i.Weight,
+			&i.Status,
+			&i.Config,
+			&i.SystemPrompt,
+			&i.TestModel,
+			&i.UsedQuota,
+			&i.ResponseTimeMs,
+			&i.TestTime,
+			&i.Balance,
+			&i.BalanceUpdatedAt,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const channelListFiltered = `-- name: ChannelListFiltered :many
+SELECT id, type, name, key_ciphertext, key_hint, base_url, models, model_mapping, groups, priority, weight, status, config, system_prompt, test_model, used_quota, response_time_ms, test_time, balance, balance_updated_at, created_at FROM channels
+WHERE ($1::text = ''
+       OR id::text = $1
+       OR name ILIKE '%' || $1 || '%'
+       OR key_hint ILIKE '%' || $1 || '%'
+       OR base_url ILIKE '%' || $1 || '%'
+       OR models ILIKE '%' || $1 || '%')
+  AND ($2::smallint = 0 OR status = $2)
+  AND ($3::integer = 0 OR type = $3)
+ORDER BY id DESC
+LIMIT $5 OFFSET $4
+`
+
+type ChannelListFilteredParams struct {
+	Keyword string
+	Status  int16
+	Type    int32
+	Off     int32
+	Lim     int32
+}
+
+// The console's channel table, newest first. keyword matches the id exactly
+// or name, key hint, base URL and models by substring; status and type
+// filter when not 0.
+func (q *Queries) ChannelListFiltered(ctx context.Context, arg ChannelListFilteredParams) ([]Channel, error) {
+	rows, err := q.db.Query(ctx, channelListFiltered,
+		arg.Keyword,
+		arg.Status,
+		arg.Type,
+		arg.Off,
+		arg.Lim,
+	)
 	if err != nil {
 		return nil, err
 	}

@@ -2,3 +2,64 @@
 INSERT INTO logs (type, user_id, username, token_id, token_name, channel_id, model_name,
                   prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14);
+
+-- Log listings are newest first by id, the primary key: there is
+-- deliberately no created_at index to maintain on every insert. before_id > 0
+-- pages with a keyset cursor (the console), off with OFFSET (One API's ?p=).
+-- Empty or zero filters match everything. The date range is always given
+-- (the caller passes far bounds for "any"), so it stays a plain range that
+-- the (user_id, created_at) index can serve for one user's logs.
+
+-- name: LogList :many
+-- Every user's logs, for admins.
+SELECT * FROM logs
+WHERE (@type::smallint = 0 OR type = @type)
+  AND (@username::text = '' OR username = @username)
+  AND (@token_name::text = '' OR token_name = @token_name)
+  AND (@model_name::text = '' OR model_name = @model_name)
+  AND (@channel_id::bigint = 0 OR channel_id = @channel_id)
+  AND created_at >= @start_at AND created_at < @end_at
+  AND (@before_id::bigint = 0 OR id < @before_id)
+ORDER BY id DESC
+LIMIT @lim OFFSET @off;
+
+-- name: LogListForUser :many
+-- One user's own logs.
+SELECT * FROM logs
+WHERE user_id = @user_id
+  AND (@type::smallint = 0 OR type = @type)
+  AND (@token_name::text = '' OR token_name = @token_name)
+  AND (@model_name::text = '' OR model_name = @model_name)
+  AND created_at >= @start_at AND created_at < @end_at
+  AND (@before_id::bigint = 0 OR id < @before_id)
+ORDER BY id DESC
+LIMIT @lim OFFSET @off;
+
+-- name: LogSumQuota :one
+-- The quota consumed (type 2) matching the filters: One API's /api/log/stat.
+SELECT coalesce(sum(quota), 0)::bigint AS quota FROM logs
+WHERE type = 2
+  AND (@username::text = '' OR username = @username)
+  AND (@token_name::text = '' OR token_name = @token_name)
+  AND (@model_name::text = '' OR model_name = @model_name)
+  AND (@channel_id::bigint = 0 OR channel_id = @channel_id)
+  AND created_at >= @start_at AND created_at < @end_at;
+
+-- name: LogSumQuotaForUser :one
+SELECT coalesce(sum(quota), 0)::bigint AS quota FROM logs
+WHERE user_id = @user_id AND type = 2
+  AND (@token_name::text = '' OR token_name = @token_name)
+  AND (@model_name::text = '' OR model_name = @model_name)
+  AND created_at >= @start_at AND created_at < @end_at;
+
+-- name: LogUsageByModelForUserSince :many
+-- A user's consumption per model since a time, for the dashboard; the
+-- (user_id, created_at) index serves it.
+SELECT model_name, count(*)::bigint AS requests,
+       coalesce(sum(prompt_tokens), 0)::bigint AS prompt_tokens,
+       coalesce(sum(completion_tokens), 0)::bigint AS completion_tokens,
+       coalesce(sum(quota), 0)::bigint AS quota
+FROM logs
+WHERE user_id = @user_id AND type = 2 AND created_at >= @since
+GROUP BY model_name
+ORDER BY quota DESC, model_name;

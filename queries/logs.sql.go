@@ -7,6 +7,7 @@ package queries
 
 import (
 	"context"
+	"time"
 )
 
 const logInsert = `-- name: LogInsert :exec
@@ -50,4 +51,273 @@ func (q *Queries) LogInsert(ctx context.Context, arg LogInsertParams) error {
 		arg.Content,
 	)
 	return err
+}
+
+const logList = `-- name: LogList :many
+
+SELECT id, created_at, type, user_id, username, token_id, token_name, channel_id, model_name, prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content FROM logs
+WHERE ($1::smallint = 0 OR type = $1)
+  AND ($2::text = '' OR username = $2)
+  AND ($3::text = '' OR token_name = $3)
+  AND ($4::text = '' OR model_name = $4)
+  AND ($5::bigint = 0 OR channel_id = $5)
+  AND created_at >= $6 AND created_at < $7
+  AND ($8::bigint = 0 OR id < $8)
+ORDER BY id DESC
+LIMIT $10 OFFSET $9
+`
+
+type LogListParams struct {
+	Type      int16
+	Username  string
+	TokenName string
+	ModelName string
+	ChannelID int64
+	StartAt   time.Time
+	EndAt     time.Time
+	BeforeID  int64
+	Off       int32
+	Lim       int32
+}
+
+// Log listings are newest first by id, the primary key: there is
+// deliberately no created_at index to maintain on every insert. before_id > 0
+// pages with a keyset cursor (the console), off with OFFSET (One API's ?p=).
+// Empty or zero filters match everything. The date range is always given
+// (the caller passes far bounds for "any"), so it stays a plain range that
+// the (user_id, created_at) index can serve for one user's logs.
+// Every user's logs, for admins.
+func (q *Queries) LogList(ctx context.Context, arg LogListParams) ([]Log, error) {
+	rows, err := q.db.Query(ctx, logList,
+		arg.Type,
+		arg.Username,
+		arg.TokenName,
+		arg.ModelName,
+		arg.ChannelID,
+		arg.StartAt,
+		arg.EndAt,
+		arg.BeforeID,
+		arg.Off,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Log{}
+	for rows.Next() {
+		var i Log
+		if err := rows.Scan(
+			&i.ID,
+			&i.CreatedAt,
+			&i.Type,
+			&i.UserID,
+			&i.Username,
+			&i.TokenID,
+			&i.TokenName,
+			&i.ChannelID,
+			&i.ModelName,
+			&i.PromptTokens,
+			&i.CompletionTokens,
+			&i.Quota,
+			&i.ElapsedMs,
+			&i.IsStream,
+			&i.RequestID,
+			&i.Content,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const logListForUser = `-- name: LogListForUser :many
+SELECT id, created_at, type, user_id, username, token_id, token_name, channel_id, model_name, prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content FROM logs
+WHERE user_id = $1
+  AND ($2::smallint = 0 OR type = $2)
+  AND ($3::text = '' OR token_name = $3)
+  AND ($4::text = '' OR model_name = $4)
+  AND created_at >= $5 AND created_at < $6
+  AND ($7::bigint = 0 OR id < $7)
+ORDER BY id DESC
+LIMIT $9 OFFSET $8
+`
+
+type LogListForUserParams struct {
+	UserID    int64
+	Type      int16
+	TokenName string
+	ModelName string
+	StartAt   time.Time
+	EndAt     time.Time
+	BeforeID  int64
+	Off       int32
+	Lim       int32
+}
+
+// One user's own logs.
+func (q *Queries) LogListForUser(ctx context.Context, arg LogListForUserParams) ([]Log, error) {
+	rows, err := q.db.Query(ctx, logListForUser,
+		arg.UserID,
+		arg.Type,
+		arg.TokenName,
+		arg.ModelName,
+		arg.StartAt,
+		arg.EndAt,
+		arg.BeforeID,
+		arg.Off,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Log{}
+	for rows.Next() {
+		var i Log
+		if err := rows.Scan(
+			&i.ID,
+			&i.CreatedAt,
+			&i.Type,
+			&i.UserID,
+			&i.Username,
+			&i.TokenID,
+			&i.TokenName,
+			&i.ChannelID,
+			&i.ModelName,
+			&i.PromptTokens,
+			&i.CompletionTokens,
+			&i.Quota,
+			&i.ElapsedMs,
+			&i.IsStream,
+			&i.RequestID,
+			&i.Content,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const logSumQuota = `-- name: LogSumQuota :one
+SELECT coalesce(sum(quota), 0)::bigint AS quota FROM logs
+WHERE type = 2
+  AND ($1::text = '' OR username = $1)
+  AND ($2::text = '' OR token_name = $2)
+  AND ($3::text = '' OR model_name = $3)
+  AND ($4::bigint = 0 OR channel_id = $4)
+  AND created_at >= $5 AND created_at < $6
+`
+
+type LogSumQuotaParams struct {
+	Username  string
+	TokenName string
+	ModelName string
+	ChannelID int64
+	StartAt   time.Time
+	EndAt     time.Time
+}
+
+// The quota consumed (type 2) matching the filters: One API's /api/log/stat.
+func (q *Queries) LogSumQuota(ctx context.Context, arg LogSumQuotaParams) (int64, error) {
+	row := q.db.QueryRow(ctx, logSumQuota,
+		arg.Username,
+		arg.TokenName,
+		arg.ModelName,
+		arg.ChannelID,
+		arg.StartAt,
+		arg.EndAt,
+	)
+	var quota int64
+	err := row.Scan(&quota)
+	return quota, err
+}
+
+const logSumQuotaForUser = `-- name: LogSumQuotaForUser :one
+SELECT coalesce(sum(quota), 0)::bigint AS quota FROM logs
+WHERE user_id = $1 AND type = 2
+  AND ($2::text = '' OR token_name = $2)
+  AND ($3::text = '' OR model_name = $3)
+  AND created_at >= $4 AND created_at < $5
+`
+
+type LogSumQuotaForUserParams struct {
+	UserID    int64
+	TokenName string
+	ModelName string
+	StartAt   time.Time
+	EndAt     time.Time
+}
+
+func (q *Queries) LogSumQuotaForUser(ctx context.Context, arg LogSumQuotaForUserParams) (int64, error) {
+	row := q.db.QueryRow(ctx, logSumQuotaForUser,
+		arg.UserID,
+		arg.TokenName,
+		arg.ModelName,
+		arg.StartAt,
+		arg.EndAt,
+	)
+	var quota int64
+	err := row.Scan(&quota)
+	return quota, err
+}
+
+const logUsageByModelForUserSince = `-- name: LogUsageByModelForUserSince :many
+SELECT model_name, count(*)::bigint AS requests,
+       coalesce(sum(prompt_tokens), 0)::bigint AS prompt_tokens,
+       coalesce(sum(completion_tokens), 0)::bigint AS completion_tokens,
+       coalesce(sum(quota), 0)::bigint AS quota
+FROM logs
+WHERE user_id = $1 AND type = 2 AND created_at >= $2
+GROUP BY model_name
+ORDER BY quota DESC, model_name
+`
+
+type LogUsageByModelForUserSinceParams struct {
+	UserID int64
+	Since  time.Time
+}
+
+type LogUsageByModelForUserSinceRow struct {
+	ModelName        string
+	Requests         int64
+	PromptTokens     int64
+	CompletionTokens int64
+	Quota            int64
+}
+
+// A user's consumption per model since a time, for the dashboard; the
+// (user_id, created_at) index serves it.
+func (q *Queries) LogUsageByModelForUserSince(ctx context.Context, arg LogUsageByModelForUserSinceParams) ([]LogUsageByModelForUserSinceRow, error) {
+	rows, err := q.db.Query(ctx, logUsageByModelForUserSince, arg.UserID, arg.Since)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LogUsageByModelForUserSinceRow{}
+	for rows.Next() {
+		var i LogUsageByModelForUserSinceRow
+		if err := rows.Scan(
+			&i.ModelName,
+			&i.Requests,
+			&i.PromptTokens,
+			&i.CompletionTokens,
+			&i.Quota,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

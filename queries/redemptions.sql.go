@@ -11,6 +11,18 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const redemptionCount = `-- name: RedemptionCount :one
+SELECT count(*) FROM redemptions
+WHERE $1::text = '' OR id::text = $1 OR name ILIKE '%' || $1 || '%'
+`
+
+func (q *Queries) RedemptionCount(ctx context.Context, keyword string) (int64, error) {
+	row := q.db.QueryRow(ctx, redemptionCount, keyword)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const redemptionCreate = `-- name: RedemptionCreate :one
 INSERT INTO redemptions (user_id, name, code_hash, code_prefix, quota)
 VALUES ($1, $2, $3, $4, $5)
@@ -49,6 +61,86 @@ func (q *Queries) RedemptionCreate(ctx context.Context, arg RedemptionCreatePara
 	return i, err
 }
 
+const redemptionDelete = `-- name: RedemptionDelete :execrows
+DELETE FROM redemptions WHERE id = $1
+`
+
+func (q *Queries) RedemptionDelete(ctx context.Context, id int64) (int64, error) {
+	result, err := q.db.Exec(ctx, redemptionDelete, id)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const redemptionGetByID = `-- name: RedemptionGetByID :one
+SELECT id, user_id, name, code_hash, code_prefix, status, quota, used_by, created_at, redeemed_at FROM redemptions WHERE id = $1
+`
+
+func (q *Queries) RedemptionGetByID(ctx context.Context, id int64) (Redemption, error) {
+	row := q.db.QueryRow(ctx, redemptionGetByID, id)
+	var i Redemption
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Name,
+		&i.CodeHash,
+		&i.CodePrefix,
+		&i.Status,
+		&i.Quota,
+		&i.UsedBy,
+		&i.CreatedAt,
+		&i.RedeemedAt,
+	)
+	return i, err
+}
+
+const redemptionList = `-- name: RedemptionList :many
+SELECT id, user_id, name, code_hash, code_prefix, status, quota, used_by, created_at, redeemed_at FROM redemptions
+WHERE $1::text = '' OR id::text = $1 OR name ILIKE '%' || $1 || '%'
+ORDER BY id DESC
+LIMIT $3 OFFSET $2
+`
+
+type RedemptionListParams struct {
+	Keyword string
+	Off     int32
+	Lim     int32
+}
+
+// RedemptionList pages through codes, newest first. keyword matches the id
+// exactly or the name by substring. Only code_prefix is ever shown.
+func (q *Queries) RedemptionList(ctx context.Context, arg RedemptionListParams) ([]Redemption, error) {
+	rows, err := q.db.Query(ctx, redemptionList, arg.Keyword, arg.Off, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Redemption{}
+	for rows.Next() {
+		var i Redemption
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserID,
+			&i.Name,
+			&i.CodeHash,
+			&i.CodePrefix,
+			&i.Status,
+			&i.Quota,
+			&i.UsedBy,
+			&i.CreatedAt,
+			&i.RedeemedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const redemptionRedeem = `-- name: RedemptionRedeem :one
 UPDATE redemptions SET status = 3, used_by = $1, redeemed_at = now()
 WHERE code_hash = $2 AND status = 1
@@ -65,6 +157,66 @@ type RedemptionRedeemParams struct {
 // one gets a row back. The caller adds the quota in the same transaction.
 func (q *Queries) RedemptionRedeem(ctx context.Context, arg RedemptionRedeemParams) (Redemption, error) {
 	row := q.db.QueryRow(ctx, redemptionRedeem, arg.UserID, arg.CodeHash)
+	var i Redemption
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Name,
+		&i.CodeHash,
+		&i.CodePrefix,
+		&i.Status,
+		&i.Quota,
+		&i.UsedBy,
+		&i.CreatedAt,
+		&i.RedeemedAt,
+	)
+	return i, err
+}
+
+const redemptionSetStatus = `-- name: RedemptionSetStatus :one
+UPDATE redemptions SET status = $1 WHERE id = $2 AND status <> 3
+RETURNING id, user_id, name, code_hash, code_prefix, status, quota, used_by, created_at, redeemed_at
+`
+
+type RedemptionSetStatusParams struct {
+	Status int16
+	ID     int64
+}
+
+// RedemptionSetStatus enables (1) or disables (2) a code that has not been
+// used; a used code (3) is history and returns no row.
+func (q *Queries) RedemptionSetStatus(ctx context.Context, arg RedemptionSetStatusParams) (Redemption, error) {
+	row := q.db.QueryRow(ctx, redemptionSetStatus, arg.Status, arg.ID)
+	var i Redemption
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Name,
+		&i.CodeHash,
+		&i.CodePrefix,
+		&i.Status,
+		&i.Quota,
+		&i.UsedBy,
+		&i.CreatedAt,
+		&i.RedeemedAt,
+	)
+	return i, err
+}
+
+const redemptionUpdate = `-- name: RedemptionUpdate :one
+UPDATE redemptions SET name = $1, quota = $2 WHERE id = $3 AND status <> 3
+RETURNING id, user_id, name, code_hash, code_prefix, status, quota, used_by, created_at, redeemed_at
+`
+
+type RedemptionUpdateParams struct {
+	Name  string
+	Quota int64
+	ID    int64
+}
+
+// RedemptionUpdate renames or re-prices a code that has not been used.
+func (q *Queries) RedemptionUpdate(ctx context.Context, arg RedemptionUpdateParams) (Redemption, error) {
+	row := q.db.QueryRow(ctx, redemptionUpdate, arg.Name, arg.Quota, arg.ID)
 	var i Redemption
 	err := row.Scan(
 		&i.ID,

@@ -34,3 +34,15 @@ RETURNING *;
 
 -- name: TokenDelete :execrows
 DELETE FROM tokens WHERE id = $1 AND user_id = $2;
+
+-- name: TokenListForUserFiltered :many
+-- The console's token table: one user's tokens, newest first, keyword
+-- matching the name by substring.
+SELECT * FROM tokens
+WHERE user_id = @user_id AND (@keyword::text = '' OR name ILIKE '%' || @keyword || '%')
+ORDER BY id DESC
+LIMIT @lim OFFSET @off;
+
+-- name: TokenCountForUserFiltered :one
+SELECT count(*) FROM tokens
+WHERE user_id = @user_id AND (@keyword::text = '' OR name ILIKE '%' || @keyword || '%');

@@ -10,6 +10,23 @@ import (
 	"time"
 )
 
+const tokenCountForUserFiltered = `-- name: TokenCountForUserFiltered :one
+SELECT count(*) FROM tokens
+WHERE user_id = $1 AND ($2::text = '' OR name ILIKE '%' || $2 || '%')
+`
+
+type TokenCountForUserFilteredParams struct {
+	UserID  int64
+	Keyword string
+}
+
+func (q *Queries) TokenCountForUserFiltered(ctx context.Context, arg TokenCountForUserFilteredParams) (int64, error) {
+	row := q.db.QueryRow(ctx, tokenCountForUserFiltered, arg.UserID, arg.Keyword)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const tokenCreate = `-- name: TokenCreate :one
 INSERT INTO tokens (user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, models, subnet)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -247,6 +264,62 @@ type TokenListForUserParams struct {
 
 func (q *Queries) TokenListForUser(ctx context.Context, arg TokenListForUserParams) ([]Token, error) {
 	rows, err := q.db.Query(ctx, tokenListForUser, arg.UserID, arg.Limit, arg.Offset)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Token{}
+	for rows.Next() {
+		var i Token
+		if err := rows.Scan(
+			&i.ID,
+			&i.UserID,
+			&i.Name,
+			&i.KeyHash,
+			&i.KeyPrefix,
+			&i.Status,
+			&i.ExpiresAt,
+			&i.RemainQuota,
+			&i.UnlimitedQuota,
+			&i.UsedQuota,
+			&i.Models,
+			&i.Subnet,
+			&i.CreatedAt,
+			&i.AccessedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const tokenListForUserFiltered = `-- name: TokenListForUserFiltered :many
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at FROM tokens
+WHERE user_id = $1 AND ($2::text = '' OR name ILIKE '%' || $2 || '%')
+ORDER BY id DESC
+LIMIT $4 OFFSET $3
+`
+
+type TokenListForUserFilteredParams struct {
+	UserID  int64
+	Keyword string
+	Off     int32
+	Lim     int32
+}
+
+// The console's token table: one user's tokens, newest first, keyword
+// matching the name by substring.
+func (q *Queries) TokenListForUserFiltered(ctx context.Context, arg TokenListForUserFilteredParams) ([]Token, error) {
+	rows, err := q.db.Query(ctx, tokenListForUserFiltered,
+		arg.UserID,
+		arg.Keyword,
+		arg.Off,
+		arg.Lim,
+	)
 	if err != nil {
 		return nil, err
 	}

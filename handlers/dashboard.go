@@ -1,0 +1,33 @@
+package handlers
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"oneapi/queries"
+	"oneapi/views"
+)
+
+// dashboardDays is how far back the start page's usage table looks.
+const dashboardDays = 7
+
+// dashboard is the start page of a signed-in user: balance, totals, and the
+// last week's consumption by model (read through the (user_id, created_at)
+// index, so it stays cheap however large the log table grows).
+func (h *Handler) dashboard(c echo.Context) error {
+	me := h.currentUser(c)
+	rows, err := h.q.LogUsageByModelForUserSince(c.Request().Context(), queries.LogUsageByModelForUserSinceParams{
+		UserID: me.ID, Since: time.Now().AddDate(0, 0, -dashboardDays),
+	})
+	if err != nil {
+		return err
+	}
+	v := views.DashboardView{Layout: h.layout(c, "Home"), User: userView(me), Money: h.money(), Days: dashboardDays}
+	for _, r := range rows {
+		v.Usage = append(v.Usage, views.UsageRow{Model: r.ModelName, Requests: r.Requests,
+			PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens, Quota: r.Quota})
+	}
+	return render(c, http.StatusOK, views.DashboardPage(v))
+}
