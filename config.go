@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"oneapi/state"
 )
 
 // config is read once at start from flags and the environment, validated, and
@@ -189,7 +191,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 			if part == "" {
 				continue
 			}
-			p, err := parsePrefix(part)
+			p, err := state.ParsePrefix(part)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %q is not an IP or CIDR", part))
 				continue
@@ -229,16 +231,4 @@ func decodeKey(s string) ([]byte, error) {
 		}
 	}
 	return nil, errors.New("want 32 bytes as 64 hex digits or base64 (openssl rand -hex 32)")
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		return p.Masked(), err
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }

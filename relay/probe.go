@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"oneapi/relay/adaptor"
 	"oneapi/relay/oai"
@@ -110,7 +109,7 @@ func probeOnce(ctx context.Context, client *http.Client, a adaptor.Adaptor, ch *
 	if json.Unmarshal(out, &v) != nil || (len(v.Choices) == 0 && v.Usage == nil) {
 		return &adaptor.UpstreamError{
 			Status: http.StatusBadGateway, Type: "upstream_error", Class: adaptor.ClassRetry,
-			Message: "upstream answered 2xx but not with a chat completion: " + snippet(out, 200),
+			Message: "upstream answered 2xx but not with a chat completion: " + orEmpty(adaptor.Snippet(out, 200)),
 		}
 	}
 	return nil
@@ -133,18 +132,9 @@ func probeError(err error, key string) error {
 	return &cp
 }
 
-// snippet returns b as one line of at most n bytes.
-func snippet(b []byte, n int) string {
-	s := strings.Join(strings.Fields(string(b)), " ")
+func orEmpty(s string) string {
 	if s == "" {
 		return "(empty body)"
 	}
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
+	return s
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"oneapi/relay/oai"
 )
@@ -222,4 +223,18 @@ func Redact(s string, secrets ...string) string {
 		s = skKeyPattern.ReplaceAllString(s, "[redacted]")
 	}
 	return s
+}
+
+// Snippet returns b with runs of white space collapsed, cut to at most n
+// bytes on a rune boundary: enough of an upstream body to say what it was.
+func Snippet(b []byte, n int) string {
+	s := strings.Join(strings.Fields(string(b)), " ")
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strings"
 	"unicode/utf8"
 
 	"oneapi/relay/adaptor"
@@ -73,18 +72,5 @@ func parseErrorBody(body []byte, contentType string) oai.Error {
 	if mt == "text/html" || bytes.HasPrefix(body, []byte("<")) || !utf8.Valid(body) {
 		return oai.Error{}
 	}
-	return oai.Error{Message: snippet(body, 300)}
-}
-
-// snippet returns b with runs of white space collapsed, cut to at most n bytes.
-func snippet(b []byte, n int) string {
-	s := strings.Join(strings.Fields(string(b)), " ")
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
+	return oai.Error{Message: adaptor.Snippet(body, 300)}
 }
