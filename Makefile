@@ -1,7 +1,7 @@
 # The README's two commands: `make run` (or `go run .`) and `make test`.
 GO ?= go
 
-.PHONY: run build test vet generate check-generated bench
+.PHONY: run build test vet generate check-generated bench bench-cluster
 
 run:
 	$(GO) run .
@@ -26,3 +26,8 @@ test: vet check-generated
 
 bench:
 	$(GO) run ./bench
+
+# Two gateway processes on one PostgreSQL: invalidation latency, database work
+# per request with one node and two, channel-test jobs run exactly once.
+bench-cluster:
+	$(GO) run ./bench cluster

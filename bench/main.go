@@ -39,6 +39,8 @@ func main() {
 		case "proxy":
 			proxyMain(os.Args[2:])
 			return
+		case "cluster": // make bench-cluster; see cluster.go
+			os.Exit(clusterMain(os.Args[2:]))
 		}
 	}
 	os.Exit(run())

@@ -290,11 +290,11 @@ func siliconFlowBalance(ctx context.Context, c *http.Client, root, key string) (
 	return f, nil
 }
 
-// oneLine returns b as one line of at most n bytes, for error messages.
+// oneLine returns b as one line of at most n characters, for error messages.
 func oneLine(b []byte, n int) string {
 	s := strings.Join(strings.Fields(string(b)), " ")
-	if len(s) > n {
-		s = s[:n] + "..."
+	if r := []rune(s); len(r) > n {
+		s = string(r[:n]) + "..."
 	}
 	if s == "" {
 		return "(empty body)"

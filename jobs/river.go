@@ -57,7 +57,8 @@ type Deps struct {
 
 	// RescueStuckJobsAfter is how long a job may stay running before River's
 	// rescuer (on the leader) gives it to another node: its node was killed.
-	// Default 15 minutes. Tests shorten it together with JobTimeout.
+	// Default 2 minutes (or the job's timeout, when longer). Tests shorten it
+	// together with JobTimeout.
 	RescueStuckJobsAfter time.Duration
 	// JobTimeout, when set, bounds every job instead of the per-kind
 	// defaults (tests only).
@@ -85,7 +86,9 @@ const (
 	fanOutJobTimeout    = time.Minute
 	sweepJobTimeout     = time.Minute
 	retentionJobTimeout = 10 * time.Minute
-	defaultRescueAfter  = 15 * time.Minute
+	// defaultRescueAfter is short because the rescuer also waits for a
+	// job's own timeout: log retention is never taken from a live node.
+	defaultRescueAfter = 2 * time.Minute
 )
 
 // NewRiver builds the River client on pool (the gateway's database; River's

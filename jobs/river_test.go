@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +23,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"oneapi/keys"
+	"oneapi/migrations"
 	"oneapi/queries"
 	"oneapi/queries/dbtest"
 	"oneapi/relay/adaptor"
@@ -189,6 +191,45 @@ func TestRiverSchemaCurrent(t *testing.T) {
 	}
 }
 
+// TestRiverMigrationsUnedited: migrations 00011 and 00012 hold River's own
+// SQL, as rivermigrate (and so `river migrate-get`) gives it for this River
+// version, between goose's markers.
+func TestRiverMigrationsUnedited(t *testing.T) {
+	m, err := rivermigrate.New(riverpgxv5.New(nil), &rivermigrate.Config{Logger: discardLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var up, down strings.Builder
+	for _, name := range []string{"00011_river.sql", "00012_river.sql"} {
+		b, err := fs.ReadFile(migrations.FS, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, d, ok := strings.Cut(string(b), "-- +goose Down")
+		if !ok {
+			t.Fatalf("%s has no Down section", name)
+		}
+		up.WriteString(u)
+		down.WriteString(d)
+	}
+	strip := func(s string) string {
+		s = strings.ReplaceAll(s, "-- +goose StatementBegin\n", "")
+		return strings.ReplaceAll(s, "-- +goose StatementEnd\n", "")
+	}
+	upText, downText := strip(up.String()), strip(down.String())
+	for _, v := range m.AllVersions() {
+		for _, c := range []struct {
+			dir, sql, in string
+		}{{"up", v.SQLUp, upText}, {"down", v.SQLDown, downText}} {
+			want := fmt.Sprintf("-- River migration %03d [%s]\n%s\n", v.Version, c.dir,
+				strings.TrimSpace(strings.ReplaceAll(c.sql, "/* TEMPLATE: schema */", "")))
+			if !strings.Contains(c.in, want) {
+				t.Errorf("River migration %03d [%s] is not in migrations/ as River has it", v.Version, c.dir)
+			}
+		}
+	}
+}
+
 func TestProbeWorker(t *testing.T) {
 	tests := []struct {
 		name         string
@@ -250,9 +291,8 @@ func TestProbeWorker(t *testing.T) {
 			if got.TestTime == nil {
 				t.Error("test_time not recorded")
 			}
-			if tt.wantOK != (got.ResponseTimeMs > 0) && !(tt.wantOK && got.ResponseTimeMs == 0) {
-				t.Errorf("response_time_ms = %d (ok %v)", got.ResponseTimeMs, tt.wantOK)
-			}
+			// A local answer may take under a millisecond, so only a failure's
+			// 0 (One API's convention) is certain.
 			if !tt.wantOK && got.ResponseTimeMs != 0 {
 				t.Errorf("failed test recorded response time %d, want 0", got.ResponseTimeMs)
 			}

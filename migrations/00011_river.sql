@@ -7,13 +7,14 @@
 --
 -- River's own SQL sits between the "River migration NNN" comments, unedited,
 -- as `river migrate-get --version ... --up` / `--down` prints it for
--- riverqueue/river v0.51.1 (riverpgxv5), taken from rivermigrate (GetVersion),
--- with the schema template left empty so the tables land in the search_path
--- schema like every other table here. Ours: the goose StatementBegin/End
--- markers around dollar-quoted bodies and the river_migration bookkeeping, so
--- that `river validate` and rivermigrate see the versions as applied
--- (jobs/river_test.go fails when a River upgrade brings a migration that then
--- needs a new goose file, made the same way).
+-- riverqueue/river v0.51.1 (riverpgxv5), taken from rivermigrate
+-- (AllVersions), with the schema template left empty so the tables land in
+-- the search_path schema like every other table here. Ours: the goose
+-- StatementBegin/End markers around dollar-quoted bodies and the
+-- river_migration bookkeeping, so that `river validate` and rivermigrate see
+-- the versions as applied. jobs/river_test.go checks both: the SQL is River's
+-- to the byte, and a River upgrade that brings a migration fails until a new
+-- goose file, made the same way, holds it.
 
 -- +goose Up
 -- River migration 001 [up]

@@ -4,7 +4,7 @@
 -- Channel ids to test or to update, oldest first; an empty status list means
 -- every channel.
 SELECT id FROM channels
-WHERE cardinality(@statuses::smallint[]) = 0 OR status = ANY(@statuses::smallint[])
+WHERE coalesce(cardinality(@statuses::smallint[]), 0) = 0 OR status = ANY(@statuses::smallint[])
 ORDER BY id;
 
 -- name: ChannelEnableAuto :execrows

@@ -27,7 +27,7 @@ func (q *Queries) ChannelEnableAuto(ctx context.Context, id int64) (int64, error
 const channelListIDs = `-- name: ChannelListIDs :many
 
 SELECT id FROM channels
-WHERE cardinality($1::smallint[]) = 0 OR status = ANY($1::smallint[])
+WHERE coalesce(cardinality($1::smallint[]), 0) = 0 OR status = ANY($1::smallint[])
 ORDER BY id
 `
 
