@@ -358,15 +358,14 @@ func (m *Meter) flush(batch []Settlement) error {
 				logs = append(logs, logRow(s))
 			}
 		}
-		if err := agg.apply(ctx, q); err != nil {
-			return err
-		}
 		if len(logs) > 0 {
 			if _, err := q.LogInsertMany(ctx, logs); err != nil {
 				return err
 			}
 		}
-		return nil
+		// Last, just before commit: these lock the token and user rows that
+		// reservations update, so the shorter they are held the better.
+		return agg.apply(ctx, q)
 	})
 }
 
@@ -494,11 +493,10 @@ func (m *Meter) SweepStale(ctx context.Context, olderThan time.Duration) (int, e
 			agg.add(s)
 			logs = append(logs, logRow(s))
 		}
-		if err := agg.apply(ctx, q); err != nil {
+		if _, err := q.LogInsertMany(ctx, logs); err != nil {
 			return err
 		}
-		_, err = q.LogInsertMany(ctx, logs)
-		return err
+		return agg.apply(ctx, q)
 	})
 	return n, err
 }
