@@ -35,8 +35,14 @@ func (a *Adaptor) DecodeResponse(req *adaptor.Request, resp *http.Response) ([]b
 	}
 	// Most of a reply is content; skip the decode when it cannot hold usage
 	// or an error.
-	if !bytes.Contains(body, []byte(`"usage"`)) && !bytes.Contains(body, []byte(`"error"`)) {
-		return body, adaptor.Usage{}, nil
+	hasError := bytes.Contains(body, []byte(`"error"`))
+	if !hasError {
+		if u, ok := lastUsage(body); ok {
+			return body, u, nil
+		}
+		if !bytes.Contains(body, []byte(`"usage"`)) {
+			return body, adaptor.Usage{}, nil
+		}
 	}
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {
@@ -47,6 +53,31 @@ func (a *Adaptor) DecodeResponse(req *adaptor.Request, resp *http.Response) ([]b
 		return nil, adaptor.Usage{}, ue
 	}
 	return body, env.usage(), nil
+}
+
+// lastUsage decodes only the last "usage" object of a reply instead of the
+// whole body. A quote inside JSON text is always escaped, so an unescaped
+// "usage" is a key; the top-level one comes last in OpenAI-format replies.
+// ok is false when there is none or it is not a plain usage object (the
+// caller then decodes the whole body).
+func lastUsage(body []byte) (adaptor.Usage, bool) {
+	i := bytes.LastIndex(body, []byte(`"usage"`))
+	if i < 0 {
+		return adaptor.Usage{}, false
+	}
+	rest := bytes.TrimLeft(body[i+len(`"usage"`):], " \t\r\n")
+	if len(rest) == 0 || rest[0] != ':' {
+		return adaptor.Usage{}, false
+	}
+	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+	if len(rest) == 0 || rest[0] != '{' {
+		return adaptor.Usage{}, false
+	}
+	var w wireUsage
+	if err := json.NewDecoder(bytes.NewReader(rest)).Decode(&w); err != nil {
+		return adaptor.Usage{}, false
+	}
+	return w.toUsage(), true
 }
 
 // envelope is the part of a reply or stream event this adaptor reads.
