@@ -160,7 +160,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	riverJobs, err := jobs.NewRiver(pool, jobs.Deps{
 		State:      st,
 		Log:        log,
-		HTTPClient: &http.Client{Transport: relay.NewTransport()},
+		HTTPClient: relay.NewClient(),
 		Meter:      meter,
 		// A reservation is abandoned once it is older than the longest a
 		// request may run.
@@ -177,7 +177,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if err := riverJobs.Start(bg); err != nil { // not ctx: a signal must not cut jobs off before Stop
 		return fmt.Errorf("start jobs: %w", err)
 	}
-	relaySrv := relay.NewServer(st, meter, &http.Client{Transport: relay.NewTransport()}, log, relay.Config{
+	relaySrv := relay.NewServer(st, meter, relay.NewClient(), log, relay.Config{
 		TrustedProxies: cfg.TrustedProxies,
 		Timeout:        cfg.RelayTimeout,
 	})
@@ -194,6 +194,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		APIRateLimit:    cfg.GlobalAPIRateLimit,
 		WebRateLimit:    cfg.GlobalWebRateLimit,
 		Jobs:            riverJobs,
+		Balances:        riverJobs,
 	}
 	if cfg.NodeType == "slave" {
 		// As One API: a slave with FRONTEND_BASE_URL leaves its console to

@@ -93,9 +93,9 @@ func (h *Handler) affCode(ctx context.Context, u *queries.User) (string, error) 
 
 var errBadRedemption = echo.NewHTTPError(http.StatusUnprocessableEntity, "This code is invalid or has already been used.")
 
-// redeem tops up u with a redemption code, once: marking the code used and
-// adding the quota happen in one transaction, and the conditional UPDATE lets
-// only one of two concurrent redeemers win.
+// redeem tops up u with a redemption code, once: marking the code used,
+// adding the quota and the top-up log row happen in one transaction, and the
+// conditional UPDATE lets only one of two concurrent redeemers win.
 func (h *Handler) redeem(ctx context.Context, u *queries.User, code string) (int64, error) {
 	code = strings.TrimSpace(code)
 	if code == "" {
@@ -110,11 +110,13 @@ func (h *Handler) redeem(ctx context.Context, u *queries.User, code string) (int
 		if err != nil {
 			return err
 		}
-		if _, err := q.UserAddQuota(ctx, queries.UserAddQuotaParams{ID: u.ID, Delta: r.Quota}); err != nil {
+		credited, err := q.UserAddQuota(ctx, queries.UserAddQuotaParams{ID: u.ID, Delta: r.Quota})
+		if err != nil {
 			return fmt.Errorf("credit redemption %d: %w", r.ID, err)
 		}
 		quota = r.Quota
-		return nil
+		return logQuotaChange(ctx, q, logTypeTopUp, u.ID, credited.Username, r.Quota,
+			fmt.Sprintf("redeemed code %s: +%d", r.CodePrefix, r.Quota))
 	})
 	return quota, err
 }

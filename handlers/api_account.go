@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,7 +21,7 @@ import (
 func (h *Handler) accountAPIRoutes(api *echo.Group) {
 	api.POST("/user/register", h.apiUserRegister)
 	api.POST("/user/login", h.apiUserLogin)
-	api.GET("/user/logout", h.apiUserLogout) // One API signs out with GET
+	api.GET("/user/logout", h.apiUserLogout, h.refuseCrossSite) // One API signs out with GET
 	api.POST("/user/logout", h.apiUserLogout)
 	api.GET("/verification", h.apiVerification)
 	api.GET("/reset_password", h.apiResetPassword)
@@ -453,7 +454,8 @@ func (h *Handler) apiUserManage(c echo.Context) error {
 	return replyData(c, map[string]int16{"role": nt.Role, "status": nt.Status})
 }
 
-// apiTopUp is the admin's quota grant: POST {user_id, quota}.
+// apiTopUp is the admin's quota grant: POST {user_id, quota}. The grant and
+// its management log row, naming the admin, commit together.
 func (h *Handler) apiTopUp(c echo.Context) error {
 	var body struct {
 		UserID int64 `json:"user_id"`
@@ -465,12 +467,23 @@ func (h *Handler) apiTopUp(c echo.Context) error {
 	if body.Quota == 0 {
 		return echo.NewHTTPError(http.StatusUnprocessableEntity, "quota must not be zero")
 	}
-	q, err := h.q.UserAddQuota(c.Request().Context(), queries.UserAddQuotaParams{ID: body.UserID, Delta: body.Quota})
+	ctx := c.Request().Context()
+	admin := h.currentUser(c)
+	var quota int64
+	err := queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
+		r, err := q.UserAddQuota(ctx, queries.UserAddQuotaParams{ID: body.UserID, Delta: body.Quota})
+		if err != nil {
+			return err
+		}
+		quota = r.Quota
+		return logQuotaChange(ctx, q, logTypeManage, body.UserID, r.Username, body.Quota,
+			fmt.Sprintf("admin %s (#%d) changed the quota by %+d to %d", admin.Username, admin.ID, body.Quota, r.Quota))
+	})
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return echo.NewHTTPError(http.StatusNotFound, "no such user, or the balance would go below zero")
 		}
 		return err
 	}
-	return replyData(c, q)
+	return replyData(c, quota)
 }

@@ -360,10 +360,10 @@ func (h *Handler) apiChannelDelete(c echo.Context) error {
 	return apiOK(c, nil)
 }
 
-// probeClient sends channel tests, with the relay's transport settings
-// (dial and header timeouts) on a pool of its own; relay.Probe bounds each
-// test in time.
-var probeClient = &http.Client{Transport: relay.NewTransport()}
+// probeClient sends channel tests, with the relay's client settings (dial
+// and header timeouts, no redirects) on a pool of its own; relay.Probe bounds
+// each test in time.
+var probeClient = relay.NewClient()
 
 // apiProbeReply is One API's reply to a channel test: time is in seconds,
 // at the top level rather than in data. Model is the model that was tried.
@@ -378,7 +378,8 @@ type apiProbeReply struct {
 // request through the channel. The result (response time, or 0 on failure,
 // as One API records it) and the test time are stored on the channel. A
 // failed test answers 502 (504 on a timeout) with the upstream's message,
-// never the key.
+// never the key. An answer slower than ChannelDisableThreshold is a 504 too,
+// and disables the channel when AutomaticDisableChannelEnabled.
 func (h *Handler) apiChannelProbe(c echo.Context) error {
 	id, err := apiPathID(c)
 	if err != nil {
@@ -389,6 +390,12 @@ func (h *Handler) apiChannelProbe(c echo.Context) error {
 		return err
 	}
 	reply := apiProbeReply{Success: res.Err == nil, Time: float64(res.Elapsed.Milliseconds()) / 1000, Model: res.Model}
+	if res.Err == nil && res.TooSlow != "" {
+		// Too slow for the operator's threshold: a gateway timeout by
+		// policy, though the answer came (its time is in the reply).
+		reply.Success, reply.Message = false, res.slowMessage()
+		return c.JSON(http.StatusGatewayTimeout, reply)
+	}
 	if res.Err == nil {
 		return c.JSON(http.StatusOK, reply)
 	}
@@ -402,11 +409,24 @@ func (h *Handler) apiChannelProbe(c echo.Context) error {
 }
 
 // probeResult is one channel test: the model tried, how long it took, and
-// the upstream's failure (nil when the channel answered).
+// the upstream's failure (nil when the channel answered). TooSlow is set when
+// the answer came after ChannelDisableThreshold, and Disabled when that
+// disabled the channel.
 type probeResult struct {
-	Model   string
-	Elapsed time.Duration
-	Err     error
+	Model    string
+	Elapsed  time.Duration
+	Err      error
+	TooSlow  string
+	Disabled bool
+}
+
+// slowMessage tells the person testing why an answer counts as a failure.
+func (r probeResult) slowMessage() string {
+	msg := "answered, but the " + r.TooSlow
+	if r.Disabled {
+		msg += "; the channel was disabled automatically"
+	}
+	return msg
 }
 
 // probeChannel tests channel id with one tiny real chat request and records
@@ -443,6 +463,20 @@ func (h *Handler) probeChannel(c echo.Context, id int64, model string) (probeRes
 	}
 	if perr != nil {
 		h.log.Info("channel test failed", "id", c.Response().Header().Get(echo.HeaderXRequestID), "channel", id, "model", model, "err", perr.Error())
+		return probeResult{Model: model, Elapsed: elapsed, Err: perr}, nil
 	}
-	return probeResult{Model: model, Elapsed: elapsed, Err: perr}, nil
+	res := probeResult{Model: model, Elapsed: elapsed}
+	opts := h.state.Options()
+	if res.TooSlow = opts.ProbeTooSlow(elapsed); res.TooSlow != "" && ch.Status == state.StatusEnabled && opts.AutoDisableChannel {
+		// As the probe job does: the state writes the system log row with
+		// the change and applies it here; the trigger tells the other nodes.
+		if err := h.state.DisableChannel(context.WithoutCancel(ctx), id, "test too slow: "+res.TooSlow); err != nil {
+			return probeResult{}, fmt.Errorf("disable slow channel %d: %w", id, err)
+		}
+		now := h.state.Routes().Channel(id)
+		res.Disabled = now != nil && now.Status == state.StatusAutoDisabled
+		h.log.Warn("channel disabled by its test", "id", c.Response().Header().Get(echo.HeaderXRequestID),
+			"channel", id, "reason", res.TooSlow)
+	}
+	return res, nil
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -148,4 +149,75 @@ func (h *Handler) apiLogQuota(c echo.Context, all bool) error {
 		return err
 	}
 	return apiOK(c, map[string]int64{"quota": q})
+}
+
+// logSearchLimit is One API's MaxRecentItems: a search returns at most this
+// many rows, newest first, and does not page.
+const logSearchLimit = 100
+
+// apiLogSearch is GET /api/log/search?keyword= (admin): as One API, rows
+// whose type is the keyword (a number) or whose content contains it, and
+// also rows of that token, model or user, which is what people type.
+func (h *Handler) apiLogSearch(c echo.Context) error {
+	rows, err := h.q.LogSearch(c.Request().Context(), queries.LogSearchParams{
+		Keyword: strings.TrimSpace(c.QueryParam("keyword")), Lim: logSearchLimit,
+	})
+	if err != nil {
+		return err
+	}
+	return apiOK(c, toAPILogs(rows, true))
+}
+
+// apiLogSelfSearch is GET /api/log/self/search?keyword=: apiLogSearch over
+// the caller's own logs (the user field is theirs anyway).
+func (h *Handler) apiLogSelfSearch(c echo.Context) error {
+	rows, err := h.q.LogSearchForUser(c.Request().Context(), queries.LogSearchForUserParams{
+		UserID: h.currentUser(c).ID, Keyword: strings.TrimSpace(c.QueryParam("keyword")), Lim: logSearchLimit,
+	})
+	if err != nil {
+		return err
+	}
+	return apiOK(c, toAPILogs(rows, false))
+}
+
+// logDeleteBatch bounds one DELETE of old logs, as the retention job's: each
+// transaction stays short beside the meter's inserts.
+const logDeleteBatch = 5000
+
+// apiLogDelete is DELETE /api/log/?target_timestamp= (admin), One API's
+// "clear history logs": every log row, of every type, created before the
+// unix time. data is the number of rows deleted. The rows go in batches, so
+// a large table is never locked in one statement; a failure part-way leaves
+// the older rows deleted, and calling again finishes the job.
+func (h *Handler) apiLogDelete(c echo.Context) error {
+	raw := strings.TrimSpace(c.QueryParam("target_timestamp"))
+	ts, err := strconv.ParseInt(raw, 10, 64)
+	if raw == "" || err != nil || ts <= 0 || ts > maxExpiredTime {
+		return apiInvalid("target_timestamp is required: a unix time in seconds")
+	}
+	ctx := c.Request().Context()
+	cutoff := time.Unix(ts, 0)
+	var total int64
+	for {
+		n, err := h.q.LogDeleteBefore(ctx, queries.LogDeleteBeforeParams{Cutoff: cutoff, BatchSize: logDeleteBatch})
+		if err != nil {
+			return fmt.Errorf("delete logs before %d (%d deleted so far): %w", ts, total, err)
+		}
+		total += n
+		if n < logDeleteBatch {
+			break
+		}
+	}
+	// The deletion leaves its own trace: a management row written after it,
+	// so never deleted by it. Failing to write it does not fail the request:
+	// the rows are gone, and the server log below keeps the record.
+	admin := h.currentUser(c)
+	content := fmt.Sprintf("admin %s (#%d) deleted %d log rows created before %s",
+		admin.Username, admin.ID, total, cutoff.UTC().Format(time.RFC3339))
+	h.log.Info(content, "id", c.Response().Header().Get(echo.HeaderXRequestID))
+	if err := h.q.LogInsert(ctx, queries.LogInsertParams{Type: logTypeManage, UserID: admin.ID, Username: admin.Username,
+		Content: content}); err != nil {
+		h.log.Error("log the deletion of logs", "id", c.Response().Header().Get(echo.HeaderXRequestID), "err", err)
+	}
+	return apiOK(c, total)
 }

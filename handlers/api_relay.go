@@ -21,7 +21,7 @@ import (
 // {"success":false,"message":...}).
 func (h *Handler) relayAPIRoutes(api *echo.Group) {
 	api.GET("/status", h.apiStatus)
-	api.GET("/user/token", h.apiAccessTokenRegenerate, h.requireUser)
+	api.GET("/user/token", h.apiAccessTokenRegenerate, h.requireUser, h.refuseCrossSite)
 
 	// One API's paths end in a slash ("/api/channel/"); scripts written by
 	// hand often drop it, so collections answer on both.
@@ -34,8 +34,15 @@ func (h *Handler) relayAPIRoutes(api *echo.Group) {
 	collection(http.MethodPost, "/channel", h.apiChannelCreate, h.requireAdmin)
 	collection(http.MethodPut, "/channel", h.apiChannelUpdate, h.requireAdmin)
 	api.GET("/channel/search", h.apiChannelSearch, h.requireAdmin)
-	api.GET("/channel/test/:id", h.apiChannelProbe, h.requireAdmin)
-	collection(http.MethodGet, "/channel/test", h.apiChannelProbeAll, h.requireAdmin)
+	// Channel tests and balance updates are GETs in One API; they call
+	// upstream (tests spend quota) and may disable channels, so another site
+	// must not trigger them through a link (refuseCrossSite).
+	api.GET("/channel/test/:id", h.apiChannelProbe, h.requireAdmin, h.refuseCrossSite)
+	api.GET("/channel/test", h.apiChannelProbeAll, h.requireAdmin, h.refuseCrossSite)
+	api.GET("/channel/test/", h.apiChannelProbeAll, h.requireAdmin, h.refuseCrossSite)
+	api.GET("/channel/update_balance/:id", h.apiChannelUpdateBalance, h.requireAdmin, h.refuseCrossSite)
+	api.GET("/channel/update_balance", h.apiChannelUpdateBalanceAll, h.requireAdmin, h.refuseCrossSite)
+	api.GET("/channel/update_balance/", h.apiChannelUpdateBalanceAll, h.requireAdmin, h.refuseCrossSite)
 	api.GET("/jobs", h.apiJobList, h.requireAdmin)
 	api.GET("/channel/:id", h.apiChannelGet, h.requireAdmin)
 	api.DELETE("/channel/:id", h.apiChannelDelete, h.requireAdmin)

@@ -90,7 +90,7 @@ func (h *Handler) lookupCaller(c echo.Context) (*queries.User, authMethod, error
 			return &u, authByToken, nil
 		}
 	}
-	if h.sm == nil {
+	if !h.hasSession(c) {
 		return nil, authNone, nil
 	}
 	id := h.sm.GetInt64(ctx, sessUserID)
@@ -194,9 +194,14 @@ func redirect(c echo.Context, to string) error {
 	return c.Redirect(http.StatusSeeOther, to)
 }
 
-// safeNext keeps a post-login redirect on our own site.
+// safeNext keeps a post-login redirect on our own site: a path, never
+// something a browser could read as another host. Browsers drop tabs and
+// newlines inside a URL and treat a backslash as a slash, so "/\t/evil.example"
+// and "/\\evil.example" both mean //evil.example to them: any control
+// character or backslash disqualifies the value outright.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") ||
+		strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) {
 		return "/"
 	}
 	return next

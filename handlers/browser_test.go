@@ -196,6 +196,8 @@ func TestBrowserConsole(t *testing.T) {
 	mail.configure(t, a)
 	srv := httptest.NewServer(a.e)
 	defer srv.Close()
+	// Mailed links use the configured address, never the request's Host.
+	a.setOption(t, "ServerAddress", srv.URL)
 	b := newBrowser(t, srv.URL)
 
 	t.Log("a wrong password shows an error")

@@ -75,7 +75,7 @@ func (h *Handler) channelList(c echo.Context) error {
 		return err
 	}
 	for _, r := range rows {
-		v.Channels = append(v.Channels, channelView(r))
+		v.Channels = append(v.Channels, h.channelRowView(channelView(r), r.Type))
 	}
 	if wantsPartial(c, "channel-table") {
 		return render(c, http.StatusOK, views.ChannelTable(v))
@@ -246,12 +246,15 @@ func (h *Handler) renderChannelRow(c echo.Context, id int64, probe *probeResult)
 	if err != nil {
 		return err
 	}
-	v := channelView(row)
+	v := h.channelRowView(channelView(row), row.Type)
 	if probe != nil {
 		v.ProbeModel = probe.Model
-		if probe.Err != nil {
+		switch {
+		case probe.Err != nil:
 			v.ProbeError = probe.Err.Error()
-		} else {
+		case probe.TooSlow != "":
+			v.ProbeError = probe.slowMessage()
+		default:
 			v.ProbeOK = true
 		}
 	}
@@ -273,9 +276,12 @@ func (h *Handler) channelProbe(c echo.Context) error {
 	if isHTMX(c) {
 		return h.renderChannelRow(c, id, &res)
 	}
-	if res.Err != nil {
+	switch {
+	case res.Err != nil:
 		h.setFlash(c, fmt.Sprintf("Test of channel %d (%s) failed: %s", id, res.Model, res.Err))
-	} else {
+	case res.TooSlow != "":
+		h.setFlash(c, fmt.Sprintf("Channel %d (%s) %s.", id, res.Model, res.slowMessage()))
+	default:
 		h.setFlash(c, fmt.Sprintf("Channel %d (%s) answered in %d ms.", id, res.Model, max(res.Elapsed.Milliseconds(), 1)))
 	}
 	return redirect(c, "/channels")

@@ -45,10 +45,17 @@ func (h *Handler) consoleRoutes(e *echo.Echo) {
 
 	web.GET("/settings", h.settingsPage, h.requireRoot)
 	web.POST("/settings", h.settingsUpdate, h.requireRoot)
+	web.GET("/settings/pricing", h.pricingSettingsPage, h.requireRoot)
+	web.POST("/settings/pricing", h.pricingSettingsUpdate, h.requireRoot)
 }
 
 // layout builds the per-request data every full page needs.
 func (h *Handler) layout(c echo.Context, title string) views.LayoutView {
+	if !h.hasSession(c) {
+		// An error page for a request refused before its session was
+		// loaded (rate limit, oversized body): nobody is signed in on it.
+		return views.LayoutView{Title: title}
+	}
 	v := views.LayoutView{Title: title, CSRFToken: h.csrfToken(c), Flash: h.popFlash(c)}
 	if u := h.currentUser(c); u != nil {
 		v.UserName = u.Username

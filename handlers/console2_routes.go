@@ -26,6 +26,7 @@ func (h *Handler) resourceRoutes(e *echo.Echo, api *echo.Group) {
 	web.GET("/channels/:id/edit", h.channelEdit, h.requireAdmin)
 	web.POST("/channels/:id", h.channelUpdate, h.requireAdmin)
 	web.POST("/channels/:id/probe", h.channelProbe, h.requireAdmin)
+	web.POST("/channels/:id/balance", h.channelUpdateBalance, h.requireAdmin)
 	for _, action := range []string{"enable", "disable", "delete"} {
 		web.POST("/channels/:id/"+action, h.channelAction(action), h.requireAdmin)
 	}
@@ -61,9 +62,12 @@ func (h *Handler) resourceRoutes(e *echo.Echo, api *echo.Group) {
 	api.DELETE("/redemption/:id", h.apiRedemptionDelete, h.requireAdmin)
 
 	collection(http.MethodGet, "/log", h.apiLogList, h.requireAdmin)
+	collection(http.MethodDelete, "/log", h.apiLogDelete, h.requireAdmin)
 	api.GET("/log/stat", h.apiLogStat, h.requireAdmin)
+	api.GET("/log/search", h.apiLogSearch, h.requireAdmin)
 	api.GET("/log/self", h.apiLogSelf, h.requireUser)
 	api.GET("/log/self/stat", h.apiLogSelfStat, h.requireUser)
+	api.GET("/log/self/search", h.apiLogSelfSearch, h.requireUser)
 }
 
 // fieldRef names the form field a validation failure is about. It rides in

@@ -110,6 +110,9 @@ func hashPassword(pw string) (string, error) {
 
 // authenticate checks a username (or email) and password, with throttling
 // and Turnstile. The returned error is an *echo.HTTPError for every refusal.
+// Every path costs one bcrypt comparison and the same queries, and an unknown
+// name gets the same answers as a wrong password, so neither replies nor
+// timing tell which names exist.
 func (h *Handler) authenticate(c echo.Context, s settings, username, password string) (*queries.User, error) {
 	ctx := c.Request().Context()
 	ip := c.RealIP()
@@ -120,9 +123,6 @@ func (h *Handler) authenticate(c echo.Context, s settings, username, password st
 	if err := h.checkTurnstile(ctx, s, turnstileResponse(c), ip); err != nil {
 		return nil, err
 	}
-	if err := h.checkThrottle(ctx, ip, username); err != nil {
-		return nil, err
-	}
 	u, err := h.q.UserGetByUsername(ctx, username)
 	if errors.Is(err, pgx.ErrNoRows) && strings.Contains(username, "@") {
 		u, err = h.q.UserGetByEmail(ctx, username)
@@ -131,25 +131,38 @@ func (h *Handler) authenticate(c echo.Context, s settings, username, password st
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return nil, err
 	}
-	// Root may always use a password, so switching it off cannot lock the
-	// instance out; everyone else is refused before the password is checked.
-	if !s.bool("PasswordLoginEnabled") && (!found || u.Role < roleRoot) {
-		return nil, echo.NewHTTPError(http.StatusForbidden, "Password sign-in is turned off by the administrator.")
+	// Failures count against the account, whichever name it was addressed
+	// by (username or email), so the two do not make two budgets.
+	account := username
+	if found {
+		account = u.Username
+	}
+	if err := h.checkThrottle(ctx, ip, account); err != nil {
+		return nil, err
 	}
 	hash := []byte(u.PasswordHash)
 	if !found || u.PasswordHash == "" {
 		hash = dummyHash()
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || !found || u.PasswordHash == "" {
-		if err := h.recordFailure(ctx, ip, username); err != nil {
+	ok := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil && found && u.PasswordHash != ""
+	if !ok {
+		if err := h.recordFailure(ctx, ip, account); err != nil {
 			return nil, err
 		}
+	}
+	// Root may always use a password, so switching it off cannot lock the
+	// instance out. Everyone else, and root with a wrong password, gets the
+	// same refusal: a different one for root would name the root account.
+	if !s.bool("PasswordLoginEnabled") && (!ok || u.Role < roleRoot) {
+		return nil, echo.NewHTTPError(http.StatusForbidden, "Password sign-in is turned off by the administrator.")
+	}
+	if !ok {
 		return nil, echo.NewHTTPError(http.StatusUnauthorized, "Wrong username or password.")
 	}
 	if u.Status != statusEnabled {
 		return nil, echo.NewHTTPError(http.StatusForbidden, "This account is disabled.")
 	}
-	if err := h.clearFailures(ctx, username); err != nil {
+	if err := h.clearFailures(ctx, account); err != nil {
 		return nil, err
 	}
 	return &u, nil
@@ -352,7 +365,8 @@ func (h *Handler) register(c echo.Context, s settings, r registration, checkRepe
 
 // createUser inserts a self-registered user (password or OAuth) with the
 // new-user quota, a fresh invite code, and the inviter/invitee rewards when
-// affCode names a live user. It is one transaction.
+// affCode names a live user, each reward with its top-up log row. It is one
+// transaction.
 func (h *Handler) createUser(ctx context.Context, s settings, p queries.UserInsertParams, affCode string) (*queries.User, error) {
 	if p.DisplayName == "" {
 		p.DisplayName = p.Username
@@ -377,10 +391,22 @@ func (h *Handler) createUser(ctx context.Context, s settings, p queries.UserInse
 		if u, err = q.UserInsert(ctx, p); err != nil {
 			return err
 		}
-		if inviter != nil && s.int("QuotaForInviter") > 0 {
-			if _, err := q.UserAddQuota(ctx, queries.UserAddQuotaParams{ID: inviter.ID, Delta: s.int("QuotaForInviter")}); err != nil {
+		if inviter == nil {
+			return nil
+		}
+		if reward := s.int("QuotaForInvitee"); reward > 0 {
+			if err := logQuotaChange(ctx, q, logTypeTopUp, u.ID, u.Username, reward,
+				fmt.Sprintf("invited by %s: +%d", inviter.Username, reward)); err != nil {
+				return err
+			}
+		}
+		if reward := s.int("QuotaForInviter"); reward > 0 {
+			rewarded, err := q.UserAddQuota(ctx, queries.UserAddQuotaParams{ID: inviter.ID, Delta: reward})
+			if err != nil {
 				return fmt.Errorf("reward inviter %d: %w", inviter.ID, err)
 			}
+			return logQuotaChange(ctx, q, logTypeTopUp, inviter.ID, rewarded.Username, reward,
+				fmt.Sprintf("invited %s: +%d", u.Username, reward))
 		}
 		return nil
 	})
@@ -558,7 +584,11 @@ func numericCode(n int) string {
 }
 
 // sendResetLink mails a single-use password reset link when a live user has
-// the address. Whether one exists is not revealed to the caller.
+// the address. Whether one exists is not revealed to the caller: an unknown
+// address, a known one over its mail limit and a known one whose mail fails
+// all get the same answer as a mail sent, and the mail goes out after the
+// reply (a slow SMTP round trip only for real accounts would tell them apart
+// by timing). Failures are in the log.
 func (h *Handler) sendResetLink(c echo.Context, s settings, email string) error {
 	ctx := c.Request().Context()
 	email, m := normalizeEmail(email)
@@ -568,18 +598,31 @@ func (h *Handler) sendResetLink(c echo.Context, s settings, email string) error 
 	if s.str("SMTPServer") == "" {
 		return echo.NewHTTPError(http.StatusServiceUnavailable, "Mail is not configured on this instance; ask the administrator to reset your password.")
 	}
+	base := h.mailBaseURL(s)
+	if base == "" {
+		return echo.NewHTTPError(http.StatusServiceUnavailable, "Password reset by mail needs the console's public address: ask the administrator to set FRONTEND_BASE_URL.")
+	}
 	if err := h.checkTurnstile(ctx, s, turnstileResponse(c), c.RealIP()); err != nil {
 		return err
 	}
 	u, err := h.q.UserGetByEmail(ctx, email)
-	if errors.Is(err, pgx.ErrNoRows) {
+	found := err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	// The limit is looked up for unknown addresses too, to cost the same.
+	if err := h.limitCodes(ctx, "reset", email); err != nil {
+		var he *echo.HTTPError
+		if !errors.As(err, &he) {
+			return err
+		}
+		if found {
+			h.log.Info("password reset mail not sent: limit reached", "user", u.ID)
+		}
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	if err := h.limitCodes(ctx, "reset", email); err != nil {
-		return err
+	if !found {
+		return nil
 	}
 	token := keys.Random(40)
 	if err := h.q.AccountCodeCreate(ctx, queries.AccountCodeCreateParams{
@@ -587,29 +630,31 @@ func (h *Handler) sendResetLink(c echo.Context, s settings, email string) error 
 	}); err != nil {
 		return err
 	}
-	link := h.mailBaseURL(c, s) + "/reset/confirm?" + url.Values{"email": {u.Email}, "token": {token}}.Encode()
+	link := base + "/reset/confirm?" + url.Values{"email": {u.Email}, "token": {token}}.Encode()
 	body := "Someone asked to reset the password of the account " + u.Username + ".\n\n" +
 		"Open this link to choose a new password (it works once, for 30 minutes):\n\n" + link +
 		"\n\nIf it was not you, ignore this message: your password stays as it is.\n"
-	if err := sendMail(ctx, s, u.Email, "Reset your password", body); err != nil {
-		h.log.Warn("send reset mail", "err", err)
-		return echo.NewHTTPError(http.StatusBadGateway, "The mail could not be sent; try again later or ask the administrator.")
-	}
+	// Off the request path, as explained above; sendMail bounds itself in
+	// time, and limitCodes bounds how many such sends an address can cause.
+	mailCtx := context.WithoutCancel(ctx)
+	go func() {
+		if err := sendMail(mailCtx, s, u.Email, "Reset your password", body); err != nil {
+			h.log.Warn("send reset mail", "user", u.ID, "err", err)
+		}
+	}()
 	return nil
 }
 
-// mailBaseURL is the address put into mailed links. It must not come from the
-// request's Host header when anything better is known: a forged Host would
-// otherwise send a victim's reset link to the attacker's site. Order:
-// FRONTEND_BASE_URL, the ServerAddress option, then the request.
-func (h *Handler) mailBaseURL(c echo.Context, s settings) string {
+// mailBaseURL is the address put into mailed links: FRONTEND_BASE_URL, else
+// the ServerAddress option. Never the request's Host header: anyone can send
+// a request for a victim's address with a forged Host, and the victim would
+// get a genuine reset link pointing at the attacker's site. "" when neither
+// is set.
+func (h *Handler) mailBaseURL(s settings) string {
 	if h.baseURL != "" {
 		return h.baseURL
 	}
-	if a := strings.TrimRight(s.str("ServerAddress"), "/"); a != "" {
-		return a
-	}
-	return h.publicURL(c)
+	return strings.TrimRight(s.str("ServerAddress"), "/")
 }
 
 // resetPassword consumes a reset token and sets the password. It returns the

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -24,6 +25,28 @@ const logsPageSize = 50
 // logTypeMax is the last of One API's log types: 1 top-up, 2 consumption,
 // 3 management, 4 system.
 const logTypeMax = 4
+
+// The log types the handlers write: money a user receives (a redeemed code,
+// an invite reward) is a top-up; quota an admin grants, takes or sets is
+// management, and names the admin.
+const (
+	logTypeTopUp  int16 = 1
+	logTypeManage int16 = 3
+)
+
+// logQuotaChange writes the log row of a change of userID's quota by delta.
+// It takes the transaction's queries: the row commits with the change or
+// not at all, so the log never shows money that did not move, nor misses
+// money that did.
+func logQuotaChange(ctx context.Context, q *queries.Queries, typ int16, userID int64, username string, delta int64, content string) error {
+	err := q.LogInsert(ctx, queries.LogInsertParams{
+		Type: typ, UserID: userID, Username: username, Quota: delta, Content: content,
+	})
+	if err != nil {
+		return fmt.Errorf("log quota change of user %d: %w", userID, err)
+	}
+	return nil
+}
 
 // logFilter is what a listing is narrowed to. Start and End bound created_at
 // as [Start, End); zero times mean unbounded. Username and ChannelID are

@@ -1,7 +1,11 @@
 package handlers
 
 import (
+	"bytes"
+	"errors"
+	"io"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -56,6 +60,56 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 func cacheStatic(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "public, max-age=86400")
+		return next(c)
+	}
+}
+
+// maxBody bounds every request body the console and /api accept: the largest
+// legitimate one is a batch of channel keys or a ratio table. Without it a
+// JSON body read by c.Bind, or a multipart form (whose file parts Go spools to
+// disk without limit), could be as large as a client cares to send, and most
+// routes that parse one (sign-in, registration, the CSRF check itself) are
+// open to anyone.
+const maxBody = apiMaxBody
+
+// defaultBodyReadTimeout bounds how long a client may take to send that
+// body (Deps.BodyReadTimeout). The server has ReadHeaderTimeout but no
+// ReadTimeout (streams on /v1 run for minutes), so without it a client
+// trickling a body a byte at a time holds a connection and a goroutine as
+// long as it likes (slowloris).
+const defaultBodyReadTimeout = 30 * time.Second
+
+// readBody reads the request body whole, bounded in size (413) and in time
+// (408), before any handler sees it; handlers then read it from memory. Once
+// the body is in, the read deadline is lifted before the handler runs: left in
+// place, it would cancel the request's context when it passed during a slow
+// handler (net/http's background read of the idle connection fails on it).
+func (h *Handler) readBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.ContentLength > maxBody {
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "request body too large")
+		}
+		if r.Body == nil || r.Body == http.NoBody {
+			return next(c)
+		}
+		rc := http.NewResponseController(c.Response())
+		_ = rc.SetReadDeadline(time.Now().Add(h.bodyReadTimeout)) // ErrNotSupported under httptest: no deadline
+		body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, maxBody))
+		if err != nil {
+			// The deadline stays: net/http drains an unread body before it
+			// answers, and must not wait for this client any longer.
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "request body too large")
+			}
+			// The body never arrived whole (timeout, or the client went
+			// away): the connection cannot be reused either.
+			c.Response().Header().Set(echo.HeaderConnection, "close")
+			return echo.NewHTTPError(http.StatusRequestTimeout, "the request body did not arrive in time")
+		}
+		_ = rc.SetReadDeadline(time.Time{})
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		return next(c)
 	}
 }

@@ -14,7 +14,8 @@ import (
 const rateWindow = 3 * time.Minute
 
 // rateLimit limits requests per client IP (the socket peer, or the
-// forwarded address from a trusted proxy) on /api and on console pages,
+// forwarded address from a trusted proxy; an IPv6 client by its /64, see
+// addressKey) on /api and on console pages,
 // separately; assets and health probes are never limited. A limit of 0 is
 // off. The count is per node: it guards a node's own capacity.
 func rateLimit(apiPerWindow, webPerWindow int) echo.MiddlewareFunc {
@@ -26,7 +27,7 @@ func rateLimit(apiPerWindow, webPerWindow int) echo.MiddlewareFunc {
 			Store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
 				Rate: rate.Limit(float64(n) / rateWindow.Seconds()), Burst: n, ExpiresIn: rateWindow,
 			}),
-			IdentifierExtractor: func(c echo.Context) (string, error) { return c.RealIP(), nil },
+			IdentifierExtractor: func(c echo.Context) (string, error) { return addressKey(c.RealIP()), nil },
 			DenyHandler: func(c echo.Context, _ string, _ error) error {
 				return echo.NewHTTPError(http.StatusTooManyRequests, "Too many requests from your address; try again in a minute.")
 			},

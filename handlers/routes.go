@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -35,7 +36,9 @@ type Deps struct {
 	// sessions themselves are server-side and need no secret to survive restarts.
 	SessionSecret string
 	// FrontendBaseURL (FRONTEND_BASE_URL) is the console's public address, used
-	// in mailed links and OAuth callbacks; empty: taken from the request.
+	// in mailed links and OAuth callbacks; empty: OAuth callbacks take it from
+	// the request, and reset links are not mailed (a forged Host header would
+	// point them at another site).
 	FrontendBaseURL string
 	// TrustedProxies may set X-Forwarded-For; from anyone else it is ignored
 	// and the client IP is the socket peer.
@@ -49,6 +52,13 @@ type Deps struct {
 	ConsoleRedirectURL string
 	// Jobs enqueues background jobs (channel tests); nil: "test all" answers 503.
 	Jobs JobQueue
+	// Balances updates channel balances at their providers (jobs.River); nil:
+	// the balance endpoints answer 503 and the console shows no button.
+	Balances BalanceUpdater
+
+	// BodyReadTimeout bounds how long a client may take to send a request
+	// body; 0: 30 seconds. Tests shorten it.
+	BodyReadTimeout time.Duration
 
 	// External endpoints, replaced by loopback stand-ins in tests. Zero values
 	// mean the real services.
@@ -67,6 +77,7 @@ type Handler struct {
 	state   *state.State
 	cipher  *keys.Cipher
 	jobs    JobQueue
+	balance BalanceUpdater
 
 	sm            *scs.SessionManager
 	secret        []byte
@@ -74,18 +85,25 @@ type Handler struct {
 	secureCookies bool
 	turnstileURL  string
 	oauthClient   *http.Client
+
+	bodyReadTimeout time.Duration
 }
 
 // New builds the Echo application with every non-/v1 route.
 func New(d Deps) (*echo.Echo, error) {
 	h := &Handler{pool: d.Pool, q: queries.New(d.Pool), log: d.Log, version: d.Version,
-		state: d.State, cipher: d.Cipher, jobs: d.Jobs,
+		state: d.State, cipher: d.Cipher, jobs: d.Jobs, balance: d.Balances,
 		sm:            newSessionManager(d.Pool),
 		secret:        []byte(d.SessionSecret),
 		baseURL:       strings.TrimRight(d.FrontendBaseURL, "/"),
 		secureCookies: strings.HasPrefix(d.FrontendBaseURL, "https://"),
 		turnstileURL:  d.TurnstileVerifyURL,
 		oauthClient:   d.OAuthClient,
+
+		bodyReadTimeout: d.BodyReadTimeout,
+	}
+	if h.bodyReadTimeout <= 0 {
+		h.bodyReadTimeout = defaultBodyReadTimeout
 	}
 
 	e := echo.New()
@@ -97,6 +115,7 @@ func New(d Deps) (*echo.Echo, error) {
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: h.logPanic}))
 	e.Use(securityHeaders)
 	e.Use(rateLimit(d.APIRateLimit, d.WebRateLimit))
+	e.Use(h.readBody)
 	if d.ConsoleRedirectURL != "" {
 		e.Use(redirectConsole(strings.TrimRight(d.ConsoleRedirectURL, "/")))
 	}

@@ -3,6 +3,7 @@ package handlers
 import (
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"mime"
 	"net/http"
 	"strings"
@@ -24,6 +25,12 @@ const (
 	sessFlash    = "flash" // string: one message for the next page
 )
 
+// ctxSessionLoaded marks a request whose session the sessions middleware has
+// loaded. Requests refused before that (rate limit, oversized body, a failed
+// session load) have none, and scs panics when asked about a session that was
+// never loaded: the error page must then be drawn without one.
+const ctxSessionLoaded = "oneapi.session_loaded"
+
 // sessionCookie is the cookie's name; "session" would collide with other apps
 // on the same host.
 const sessionCookie = "oneapi_session"
@@ -35,7 +42,7 @@ const sessionCookie = "oneapi_session"
 // restarts (it keys the mailed-code hashes instead, see codeHash).
 func newSessionManager(pool *pgxpool.Pool) *scs.SessionManager {
 	sm := scs.New()
-	sm.Store = pgxstore.New(pool)
+	sm.Store = hashedStore{pgxstore.New(pool)}
 	sm.Lifetime = 7 * 24 * time.Hour
 	sm.IdleTimeout = 72 * time.Hour
 	sm.Cookie.Name = sessionCookie
@@ -60,6 +67,7 @@ func (h *Handler) sessions(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		c.SetRequest(c.Request().WithContext(ctx))
+		c.Set(ctxSessionLoaded, true)
 		res := c.Response()
 		res.Header().Add("Vary", "Cookie")
 		res.Before(func() { h.commitSession(c) })
@@ -71,6 +79,34 @@ func (h *Handler) sessions(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return nil
 	}
+}
+
+// hasSession reports whether the sessions middleware loaded this request's
+// session (see ctxSessionLoaded).
+func (h *Handler) hasSession(c echo.Context) bool {
+	loaded, _ := c.Get(ctxSessionLoaded).(bool)
+	return h.sm != nil && loaded
+}
+
+// hashedStore keeps sessions under the SHA-256 of their token, as API keys and
+// access tokens are kept: the cookie's token is a bearer credential, and a
+// copy of the sessions table (a backup, a read-only SQL injection) must not
+// be enough to sign in as everyone who is signed in.
+type hashedStore struct{ inner scs.Store }
+
+func (s hashedStore) Find(token string) ([]byte, bool, error) {
+	return s.inner.Find(hashSessionToken(token))
+}
+
+func (s hashedStore) Commit(token string, b []byte, expiry time.Time) error {
+	return s.inner.Commit(hashSessionToken(token), b, expiry)
+}
+
+func (s hashedStore) Delete(token string) error { return s.inner.Delete(hashSessionToken(token)) }
+
+func hashSessionToken(token string) string {
+	sum := keys.Hash("session:" + token)
+	return hex.EncodeToString(sum)
 }
 
 // commitSession writes a modified session to the store and its cookie to the
@@ -185,6 +221,28 @@ func (h *Handler) csrfAPI(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if !h.csrfTokenOK(c, false) {
 			return errCSRF
+		}
+		return next(c)
+	}
+}
+
+// refuseCrossSite guards the GET routes that change state because One API's
+// are GETs: a new access token, channel tests, sign-out. The session cookie is
+// SameSite=Lax, which browsers still send on a top-level navigation from any
+// site, so a link or a redirect on another site could otherwise trigger them
+// with the victim's session. A session-authenticated request that the
+// browser marks as coming from another site (Sec-Fetch-Site: cross-site or
+// same-site) is refused. The console ("same-origin"), a typed URL or bookmark
+// ("none"), access tokens, and clients that send no such header (scripts
+// holding a session cookie; browsers too old to send it) pass.
+func (h *Handler) refuseCrossSite(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if h.authBy(c) == authBySession {
+			switch c.Request().Header.Get("Sec-Fetch-Site") {
+			case "", "same-origin", "none":
+			default:
+				return echo.NewHTTPError(http.StatusForbidden, "open this from the console, not from another site")
+			}
 		}
 		return next(c)
 	}

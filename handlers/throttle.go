@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -43,7 +44,23 @@ func plural(n int) string {
 }
 
 func throttleKeys(ip, username string) (ipKey, userKey string) {
-	return "ip:" + ip, "user:" + strings.ToLower(strings.TrimSpace(username))
+	return "ip:" + addressKey(ip), "user:" + strings.ToLower(strings.TrimSpace(username))
+}
+
+// addressKey is what per-address limits count against: an IPv4 address
+// (IPv4-mapped IPv6 unmapped), or the /64 an IPv6 address belongs to. A
+// single IPv6 host is routinely given a whole /64, so counting per address
+// would give it 2^64 fresh budgets.
+func addressKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
 }
 
 // checkThrottle returns errThrottled when either key is over its limit.

@@ -30,6 +30,10 @@ type userInput struct {
 	Quota       *int64 `json:"quota"`
 	Role        int16  `json:"role"`
 	Status      int16  `json:"status"`
+	// QuotaWas is the quota the edit form showed (its hidden quota_was). A
+	// submitted quota equal to it is no change, so the balance the user has
+	// spent since the form was opened is not written back.
+	QuotaWas *int64 `json:"-"`
 }
 
 // canManage: admins manage only users below their own role; root manages
@@ -124,9 +128,18 @@ func (h *Handler) adminCreateUser(c echo.Context, in userInput) (*queries.User, 
 	if in.Quota != nil {
 		quota = *in.Quota
 	}
-	u, err := h.q.UserInsert(ctx, queries.UserInsertParams{
-		Username: in.Username, PasswordHash: hash, DisplayName: in.DisplayName, Email: in.Email,
-		Role: in.Role, Status: in.Status, GroupName: in.Group, Quota: quota,
+	var u queries.User
+	err = queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
+		var err error
+		u, err = q.UserInsert(ctx, queries.UserInsertParams{
+			Username: in.Username, PasswordHash: hash, DisplayName: in.DisplayName, Email: in.Email,
+			Role: in.Role, Status: in.Status, GroupName: in.Group, Quota: quota,
+		})
+		if err != nil || quota == 0 {
+			return err
+		}
+		return logQuotaChange(ctx, q, logTypeManage, u.ID, u.Username, quota,
+			fmt.Sprintf("admin %s (#%d) created the user with quota %d", me.Username, me.ID, quota))
 	})
 	if queries.IsUniqueViolation(err) {
 		return nil, map[string]string{"username": "That username or email is taken."}, nil
@@ -151,8 +164,8 @@ func (h *Handler) adminUpdateUser(c echo.Context, target *queries.User, in userI
 	if in.Status == 0 {
 		in.Status = target.Status
 	}
-	if in.Quota == nil {
-		in.Quota = &target.Quota
+	if in.Quota != nil && in.QuotaWas != nil && *in.Quota == *in.QuotaWas {
+		in.Quota = nil // the form's value, unchanged: keep whatever the balance is now
 	}
 	if target.Role >= roleRoot {
 		// Root stays root and enabled: the instance must keep an owner.
@@ -189,13 +202,29 @@ func (h *Handler) adminUpdateUser(c echo.Context, target *queries.User, in userI
 	}
 	var u queries.User
 	err := queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
-		var err error
+		// The quota is compared under the row lock: a reservation between
+		// reading it and writing it would otherwise be undone.
+		was, err := q.UserLockQuota(ctx, target.ID)
+		if err != nil {
+			return err
+		}
+		quota := was
+		if in.Quota != nil {
+			quota = *in.Quota
+		}
 		u, err = q.UserUpdate(ctx, queries.UserUpdateParams{
 			ID: target.ID, Username: in.Username, DisplayName: in.DisplayName, Email: in.Email,
-			GroupName: in.Group, Quota: *in.Quota, Role: in.Role, Status: in.Status,
+			GroupName: in.Group, Quota: quota, Role: in.Role, Status: in.Status,
 		})
 		if err != nil {
 			return err
+		}
+		if quota != was {
+			err := logQuotaChange(ctx, q, logTypeManage, u.ID, u.Username, quota-was,
+				fmt.Sprintf("admin %s (#%d) changed the quota from %d to %d", me.Username, me.ID, was, quota))
+			if err != nil {
+				return err
+			}
 		}
 		if hash != "" {
 			u.PasswordHash, u.MustChangePassword = hash, false
@@ -306,6 +335,9 @@ func userInputFromForm(c echo.Context) userInput {
 	if q, err := strconv.ParseInt(strings.TrimSpace(c.FormValue("quota")), 10, 64); err == nil {
 		in.Quota = &q
 	}
+	if q, err := strconv.ParseInt(c.FormValue("quota_was"), 10, 64); err == nil {
+		in.QuotaWas = &q
+	}
 	if r, err := strconv.Atoi(c.FormValue("role")); err == nil {
 		in.Role = int16(r)
 	}
@@ -319,6 +351,9 @@ func inputView(in userInput) views.UserInputView {
 	v := views.UserInputView{Username: in.Username, DisplayName: in.DisplayName, Email: in.Email, Group: in.Group, Role: in.Role, Status: in.Status}
 	if in.Quota != nil {
 		v.Quota = *in.Quota
+	}
+	if in.QuotaWas != nil {
+		v.QuotaWas = *in.QuotaWas
 	}
 	return v
 }
@@ -348,6 +383,9 @@ func (h *Handler) renderUserForm(c echo.Context, target *queries.User, in userIn
 		status = http.StatusUnprocessableEntity
 	}
 	if target != nil {
+		if in.QuotaWas == nil {
+			v.Input.QuotaWas = target.Quota
+		}
 		v.User = userView(target)
 		v.Layout.Title = "Edit " + target.Username
 		usage, err := h.q.UserUsageByModel(c.Request().Context(), target.ID)

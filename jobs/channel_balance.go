@@ -77,34 +77,65 @@ func (w *balanceWorker) Timeout(*river.Job[ChannelBalanceArgs]) time.Duration {
 	return w.r.timeout(balanceJobTimeout)
 }
 
-// Work asks the provider for the balance and records it with the time. A
-// balance at or below zero disables the channel as One API does (when
-// AutomaticDisableChannelEnabled is on): every request to it would fail.
+// Work asks the provider for the balance and records it (UpdateChannelBalance).
 func (w *balanceWorker) Work(ctx context.Context, job *river.Job[ChannelBalanceArgs]) error {
-	r, id := w.r, job.Args.ChannelID
-	ch, err := r.channel(ctx, id)
+	out, err := w.r.updateBalance(ctx, job.Args.ChannelID)
+	if errors.Is(err, errNoBalanceAPI) {
+		return river.JobCancel(err)
+	}
 	if err != nil {
 		return err
 	}
+	recordOutput(ctx, out)
+	return nil
+}
+
+// errNoBalanceAPI: the channel's type has no balance endpoint (HasBalanceAPI).
+var errNoBalanceAPI = errors.New("its type has no balance API")
+
+// HasBalanceAPI is the package's HasBalanceAPI, for callers that hold a River.
+func (r *River) HasBalanceAPI(channelType int) bool { return HasBalanceAPI(channelType) }
+
+// UpdateChannelBalance asks channel id's provider for its balance now,
+// records it with the time and returns it: the balance job, run on the
+// caller's goroutine (the console's button, GET
+// /api/channel/update_balance/:id). A provider's failure comes back as an
+// *adaptor.UpstreamError whose message never contains the key; other errors
+// are ours (no such channel, no balance API for its type, the database).
+func (r *River) UpdateChannelBalance(ctx context.Context, id int64) (float64, error) {
+	out, err := r.updateBalance(ctx, id)
+	return out.Balance, err
+}
+
+// updateBalance asks the provider for the balance and records it with the
+// time. A balance at or below zero disables the channel as One API does
+// (when AutomaticDisableChannelEnabled is on): every request to it would fail.
+func (r *River) updateBalance(ctx context.Context, id int64) (balanceOutput, error) {
+	ch, err := r.channel(ctx, id)
+	if err != nil {
+		return balanceOutput{}, err
+	}
 	fetch := balanceFetchers[ch.Type]
 	if fetch == nil {
-		return river.JobCancel(fmt.Errorf("channel %d: its type has no balance API", id))
+		return balanceOutput{}, fmt.Errorf("channel %d: %w", id, errNoBalanceAPI)
 	}
 	balance, err := fetch(ctx, r.d.HTTPClient, balanceRoot(&ch.Channel), ch.Key)
 	if err != nil {
-		return fmt.Errorf("channel %d balance: %s", id, adaptor.Redact(err.Error(), ch.Key))
+		return balanceOutput{}, &adaptor.UpstreamError{
+			Status: http.StatusBadGateway, Type: "upstream_error", Class: adaptor.ClassRetry,
+			Message: fmt.Sprintf("channel %d balance: %s", id, adaptor.Redact(err.Error(), ch.Key)),
+		}
 	}
 	if err := r.q.ChannelSetBalance(ctx, queries.ChannelSetBalanceParams{ID: id, Balance: balance}); err != nil {
-		return fmt.Errorf("record balance of channel %d: %w", id, err)
+		return balanceOutput{}, fmt.Errorf("record balance of channel %d: %w", id, err)
 	}
 	out := balanceOutput{ChannelID: id, Balance: balance}
 	if balance <= 0 && ch.Status == state.StatusEnabled && r.st.Options().AutoDisableChannel {
 		if out.Disabled, err = r.disableChannel(ctx, ch, fmt.Sprintf("balance %.2f: used up", balance)); err != nil {
-			return err
+			return balanceOutput{}, err
 		}
 	}
-	recordOutput(ctx, out)
-	return nil
+	return out, nil
 }
 
 type balanceAllWorker struct {
@@ -117,10 +148,23 @@ func (w *balanceAllWorker) Timeout(*river.Job[ChannelBalanceAllArgs]) time.Durat
 }
 
 func (w *balanceAllWorker) Work(ctx context.Context, job *river.Job[ChannelBalanceAllArgs]) error {
-	r := w.r
-	ids, err := r.q.ChannelListIDs(ctx, []int16{state.StatusEnabled})
+	channels, enqueued, err := w.r.EnqueueChannelBalances(ctx)
 	if err != nil {
 		return err
+	}
+	recordOutput(ctx, map[string]int{"channels": channels, "enqueued": enqueued})
+	return nil
+}
+
+// EnqueueChannelBalances enqueues a balance update of every enabled channel
+// whose type has a balance API, spaced by POLLING_INTERVAL, and returns how
+// many channels qualify and how many jobs were enqueued (a channel whose
+// update is already pending is skipped). The periodic
+// CHANNEL_UPDATE_FREQUENCY job and GET /api/channel/update_balance call it.
+func (r *River) EnqueueChannelBalances(ctx context.Context) (channels, enqueued int, err error) {
+	ids, err := r.q.ChannelListIDs(ctx, []int16{state.StatusEnabled})
+	if err != nil {
+		return 0, 0, err
 	}
 	routes := r.st.Routes()
 	var want []int64
@@ -132,10 +176,9 @@ func (w *balanceAllWorker) Work(ctx context.Context, job *river.Job[ChannelBalan
 	}
 	n, err := r.enqueueChannelBalances(ctx, want)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
-	recordOutput(ctx, map[string]int{"channels": len(want), "enqueued": n})
-	return nil
+	return len(want), n, nil
 }
 
 // balanceRoot is the channel's base URL (or its type's default) without the

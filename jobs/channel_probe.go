@@ -50,6 +50,9 @@ type probeOutput struct {
 	// StatusChange is "disabled" or "enabled" when the test changed the
 	// channel's status.
 	StatusChange string `json:"status_change,omitempty"`
+	// TooSlow says why an answer counted as a failure: slower than
+	// ChannelDisableThreshold.
+	TooSlow string `json:"too_slow,omitempty"`
 }
 
 type probeWorker struct {
@@ -64,7 +67,8 @@ func (w *probeWorker) Timeout(*river.Job[ChannelProbeArgs]) time.Duration {
 // Work tests the channel, records the response time (0 on failure, as One
 // API does) and, as the AutomaticDisableChannelEnabled and
 // AutomaticEnableChannelEnabled options say, disables a channel whose key is
-// dead or re-enables one that was disabled automatically and answers again.
+// dead or whose answer took longer than ChannelDisableThreshold, or
+// re-enables one that was disabled automatically and answers again in time.
 // A channel an admin disabled is never re-enabled.
 func (w *probeWorker) Work(ctx context.Context, job *river.Job[ChannelProbeArgs]) error {
 	r, id := w.r, job.Args.ChannelID
@@ -89,6 +93,9 @@ func (w *probeWorker) Work(ctx context.Context, job *river.Job[ChannelProbeArgs]
 	}
 
 	opts := r.st.Options()
+	if perr == nil {
+		out.TooSlow = opts.ProbeTooSlow(elapsed)
+	}
 	var ue *adaptor.UpstreamError
 	switch {
 	case perr != nil && errors.As(perr, &ue) && ue.Class == adaptor.ClassDisable &&
@@ -100,7 +107,15 @@ func (w *probeWorker) Work(ctx context.Context, job *river.Job[ChannelProbeArgs]
 		if changed {
 			out.StatusChange = "disabled"
 		}
-	case perr == nil && ch.Status == state.StatusAutoDisabled && opts.AutoEnableChannel:
+	case out.TooSlow != "" && ch.Status == state.StatusEnabled && opts.AutoDisableChannel:
+		changed, err := r.disableChannel(ctx, ch, "test too slow: "+out.TooSlow)
+		if err != nil {
+			return err
+		}
+		if changed {
+			out.StatusChange = "disabled"
+		}
+	case perr == nil && out.TooSlow == "" && ch.Status == state.StatusAutoDisabled && opts.AutoEnableChannel:
 		changed, err := r.enableChannel(ctx, ch)
 		if err != nil {
 			return err

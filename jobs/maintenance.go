@@ -3,22 +3,17 @@ package jobs
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/riverqueue/river"
 
 	"oneapi/queries"
-	"oneapi/state"
 )
 
 // LogRetentionOption is the option key of the log retention: days of
-// consumption logs to keep, 0 = keep forever.
+// consumption logs to keep, 0 = keep forever. The state package registers
+// it (state.Options.LogRetentionDays).
 const LogRetentionOption = "LogRetentionDays"
-
-func init() {
-	state.RegisterOption(LogRetentionOption, state.OptionSpec{Default: "0", Validate: state.ValidInt(0, 36500)})
-}
 
 // ReservationSweepArgs is the periodic job that settles reservations a dead
 // node left behind (relay.Meter.SweepStale), at their estimate.
@@ -77,7 +72,7 @@ const logDeleteBatch = 5000
 // batches; other log types (top-ups, admin and system events) are kept.
 func (w *logRetentionWorker) Work(ctx context.Context, job *river.Job[LogRetentionArgs]) error {
 	r := w.r
-	days, _ := strconv.Atoi(r.st.Options().Raw()[LogRetentionOption])
+	days := r.st.Options().LogRetentionDays
 	if days <= 0 {
 		recordOutput(ctx, map[string]int{"deleted": 0})
 		return nil
@@ -98,5 +93,39 @@ func (w *logRetentionWorker) Work(ctx context.Context, job *river.Job[LogRetenti
 		r.log.Info("deleted old consumption logs", "count", total, "before", cutoff.Format(time.RFC3339))
 	}
 	recordOutput(ctx, map[string]int64{"deleted": total})
+	return nil
+}
+
+// AccountCleanupArgs is the hourly job that deletes what the sign-in paths
+// leave behind: mailed codes a day past expiry and ended login-failure
+// windows. Neither is read once expired, so this only keeps the tables small.
+// Sessions are not here: scs' Postgres store deletes expired ones itself
+// (handlers.newSessionManager sets its cleanup interval).
+type AccountCleanupArgs struct{}
+
+// Kind is the job kind stored in river_job.
+func (AccountCleanupArgs) Kind() string { return "account_cleanup" }
+
+type accountCleanupWorker struct {
+	river.WorkerDefaults[AccountCleanupArgs]
+	r *River
+}
+
+func (w *accountCleanupWorker) Timeout(*river.Job[AccountCleanupArgs]) time.Duration {
+	return w.r.timeout(sweepJobTimeout)
+}
+
+// Work deletes both kinds of expired rows. Each DELETE is one statement:
+// the tables hold at most an hour or a day of sign-in traffic.
+func (w *accountCleanupWorker) Work(ctx context.Context, job *river.Job[AccountCleanupArgs]) error {
+	codes, err := w.r.q.AccountCodeDeleteExpired(ctx)
+	if err != nil {
+		return fmt.Errorf("delete expired account codes: %w", err)
+	}
+	failures, err := w.r.q.LoginFailureDeleteExpired(ctx)
+	if err != nil {
+		return fmt.Errorf("delete expired login failures: %w", err)
+	}
+	recordOutput(ctx, map[string]int64{"account_codes": codes, "login_failures": failures})
 	return nil
 }

@@ -108,6 +108,7 @@ func NewRiver(pool *pgxpool.Pool, d Deps) (*River, error) {
 		river.AddWorkerSafely(workers, &balanceAllWorker{r: r}),
 		river.AddWorkerSafely(workers, &sweepWorker{r: r}),
 		river.AddWorkerSafely(workers, &logRetentionWorker{r: r}),
+		river.AddWorkerSafely(workers, &accountCleanupWorker{r: r}),
 	); err != nil {
 		return nil, err
 	}
@@ -132,6 +133,7 @@ func NewRiver(pool *pgxpool.Pool, d Deps) (*River, error) {
 		every(time.Minute, true, ReservationSweepArgs{}, QueueMaintenance)
 	}
 	every(time.Hour, true, LogRetentionArgs{}, QueueMaintenance)
+	every(time.Hour, true, AccountCleanupArgs{}, QueueMaintenance)
 
 	rescue := cmp.Or(d.RescueStuckJobsAfter, defaultRescueAfter)
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{

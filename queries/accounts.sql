@@ -20,8 +20,9 @@ WHERE purpose = $1 AND lower(email) = lower(@email::text) AND used_at IS NULL AN
 SELECT count(*) FROM account_codes
 WHERE purpose = $1 AND lower(email) = lower(@email::text) AND created_at > now() - interval '10 minutes';
 
--- AccountCodeDeleteExpired drops codes a day past expiry (for a periodic job).
--- name: AccountCodeDeleteExpired :exec
+-- AccountCodeDeleteExpired drops codes a day past expiry (the hourly
+-- account_cleanup job).
+-- name: AccountCodeDeleteExpired :execrows
 DELETE FROM account_codes WHERE expires_at < now() - interval '1 day';
 
 -- LoginFailureRecord counts one failure for key, starting a new window when
@@ -40,6 +41,7 @@ SELECT failures, window_end FROM login_failures WHERE key = $1 AND window_end > 
 -- name: LoginFailureClear :exec
 DELETE FROM login_failures WHERE key = $1;
 
--- LoginFailureDeleteExpired drops windows that have ended (for a periodic job).
--- name: LoginFailureDeleteExpired :exec
+-- LoginFailureDeleteExpired drops windows that have ended (the hourly
+-- account_cleanup job).
+-- name: LoginFailureDeleteExpired :execrows
 DELETE FROM login_failures WHERE window_end < now();

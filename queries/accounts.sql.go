@@ -32,14 +32,18 @@ func (q *Queries) AccountCodeCreate(ctx context.Context, arg AccountCodeCreatePa
 	return err
 }
 
-const accountCodeDeleteExpired = `-- name: AccountCodeDeleteExpired :exec
+const accountCodeDeleteExpired = `-- name: AccountCodeDeleteExpired :execrows
 DELETE FROM account_codes WHERE expires_at < now() - interval '1 day'
 `
 
-// AccountCodeDeleteExpired drops codes a day past expiry (for a periodic job).
-func (q *Queries) AccountCodeDeleteExpired(ctx context.Context) error {
-	_, err := q.db.Exec(ctx, accountCodeDeleteExpired)
-	return err
+// AccountCodeDeleteExpired drops codes a day past expiry (the hourly
+// account_cleanup job).
+func (q *Queries) AccountCodeDeleteExpired(ctx context.Context) (int64, error) {
+	result, err := q.db.Exec(ctx, accountCodeDeleteExpired)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const accountCodeFail = `-- name: AccountCodeFail :exec
@@ -116,14 +120,18 @@ func (q *Queries) LoginFailureClear(ctx context.Context, key string) error {
 	return err
 }
 
-const loginFailureDeleteExpired = `-- name: LoginFailureDeleteExpired :exec
+const loginFailureDeleteExpired = `-- name: LoginFailureDeleteExpired :execrows
 DELETE FROM login_failures WHERE window_end < now()
 `
 
-// LoginFailureDeleteExpired drops windows that have ended (for a periodic job).
-func (q *Queries) LoginFailureDeleteExpired(ctx context.Context) error {
-	_, err := q.db.Exec(ctx, loginFailureDeleteExpired)
-	return err
+// LoginFailureDeleteExpired drops windows that have ended (the hourly
+// account_cleanup job).
+func (q *Queries) LoginFailureDeleteExpired(ctx context.Context) (int64, error) {
+	result, err := q.db.Exec(ctx, loginFailureDeleteExpired)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const loginFailureGet = `-- name: LoginFailureGet :one

@@ -63,3 +63,35 @@ FROM logs
 WHERE user_id = @user_id AND type = 2 AND created_at >= @since
 GROUP BY model_name
 ORDER BY quota DESC, model_name;
+
+-- name: LogDeleteBefore :execrows
+-- One batch of log rows of every type older than the cutoff, oldest first:
+-- One API's DELETE /api/log/?target_timestamp=. The handler repeats it until
+-- a batch comes back short, so no single statement locks millions of rows.
+DELETE FROM logs
+WHERE id IN (SELECT id FROM logs WHERE created_at < @cutoff::timestamptz ORDER BY id LIMIT @batch_size);
+
+-- Log search is One API's /api/log/search: the newest @lim rows whose type
+-- is the keyword (a number), or whose token, model (or, for admins, user)
+-- is the keyword, or whose content contains it. Wildcards in the keyword
+-- match literally. An empty keyword matches every row.
+
+-- name: LogSearch :many
+SELECT * FROM logs
+WHERE type::text = @keyword::text
+   OR token_name = @keyword
+   OR model_name = @keyword
+   OR username = @keyword
+   OR content ILIKE '%' || replace(replace(replace(@keyword, '\', '\\'), '%', '\%'), '_', '\_') || '%'
+ORDER BY id DESC
+LIMIT @lim;
+
+-- name: LogSearchForUser :many
+SELECT * FROM logs
+WHERE user_id = @user_id
+  AND (type::text = @keyword::text
+       OR token_name = @keyword
+       OR model_name = @keyword
+       OR content ILIKE '%' || replace(replace(replace(@keyword, '\', '\\'), '%', '\%'), '_', '\_') || '%')
+ORDER BY id DESC
+LIMIT @lim;

@@ -10,6 +10,27 @@ import (
 	"time"
 )
 
+const logDeleteBefore = `-- name: LogDeleteBefore :execrows
+DELETE FROM logs
+WHERE id IN (SELECT id FROM logs WHERE created_at < $1::timestamptz ORDER BY id LIMIT $2)
+`
+
+type LogDeleteBeforeParams struct {
+	Cutoff    time.Time
+	BatchSize int32
+}
+
+// One batch of log rows of every type older than the cutoff, oldest first:
+// One API's DELETE /api/log/?target_timestamp=. The handler repeats it until
+// a batch comes back short, so no single statement locks millions of rows.
+func (q *Queries) LogDeleteBefore(ctx context.Context, arg LogDeleteBeforeParams) (int64, error) {
+	result, err := q.db.Exec(ctx, logDeleteBefore, arg.Cutoff, arg.BatchSize)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const logInsert = `-- name: LogInsert :exec
 INSERT INTO logs (type, user_id, username, token_id, token_name, channel_id, model_name,
                   prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content)
@@ -172,6 +193,118 @@ func (q *Queries) LogListForUser(ctx context.Context, arg LogListForUserParams) 
 		arg.Off,
 		arg.Lim,
 	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Log{}
+	for rows.Next() {
+		var i Log
+		if err := rows.Scan(
+			&i.ID,
+			&i.CreatedAt,
+			&i.Type,
+			&i.UserID,
+			&i.Username,
+			&i.TokenID,
+			&i.TokenName,
+			&i.ChannelID,
+			&i.ModelName,
+			&i.PromptTokens,
+			&i.CompletionTokens,
+			&i.Quota,
+			&i.ElapsedMs,
+			&i.IsStream,
+			&i.RequestID,
+			&i.Content,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const logSearch = `-- name: LogSearch :many
+
+SELECT id, created_at, type, user_id, username, token_id, token_name, channel_id, model_name, prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content FROM logs
+WHERE type::text = $1::text
+   OR token_name = $1
+   OR model_name = $1
+   OR username = $1
+   OR content ILIKE '%' || replace(replace(replace($1, '\', '\\'), '%', '\%'), '_', '\_') || '%'
+ORDER BY id DESC
+LIMIT $2
+`
+
+type LogSearchParams struct {
+	Keyword string
+	Lim     int32
+}
+
+// Log search is One API's /api/log/search: the newest @lim rows whose type
+// is the keyword (a number), or whose token, model (or, for admins, user)
+// is the keyword, or whose content contains it. Wildcards in the keyword
+// match literally. An empty keyword matches every row.
+func (q *Queries) LogSearch(ctx context.Context, arg LogSearchParams) ([]Log, error) {
+	rows, err := q.db.Query(ctx, logSearch, arg.Keyword, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Log{}
+	for rows.Next() {
+		var i Log
+		if err := rows.Scan(
+			&i.ID,
+			&i.CreatedAt,
+			&i.Type,
+			&i.UserID,
+			&i.Username,
+			&i.TokenID,
+			&i.TokenName,
+			&i.ChannelID,
+			&i.ModelName,
+			&i.PromptTokens,
+			&i.CompletionTokens,
+			&i.Quota,
+			&i.ElapsedMs,
+			&i.IsStream,
+			&i.RequestID,
+			&i.Content,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const logSearchForUser = `-- name: LogSearchForUser :many
+SELECT id, created_at, type, user_id, username, token_id, token_name, channel_id, model_name, prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content FROM logs
+WHERE user_id = $1
+  AND (type::text = $2::text
+       OR token_name = $2
+       OR model_name = $2
+       OR content ILIKE '%' || replace(replace(replace($2, '\', '\\'), '%', '\%'), '_', '\_') || '%')
+ORDER BY id DESC
+LIMIT $3
+`
+
+type LogSearchForUserParams struct {
+	UserID  int64
+	Keyword string
+	Lim     int32
+}
+
+func (q *Queries) LogSearchForUser(ctx context.Context, arg LogSearchForUserParams) ([]Log, error) {
+	rows, err := q.db.Query(ctx, logSearchForUser, arg.UserID, arg.Keyword, arg.Lim)
 	if err != nil {
 		return nil, err
 	}

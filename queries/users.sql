@@ -95,7 +95,13 @@ UPDATE users SET lark_id = $2 WHERE id = $1 AND deleted_at IS NULL;
 -- name: UserAddQuota :one
 UPDATE users SET quota = quota + @delta
 WHERE id = @id AND deleted_at IS NULL AND quota + @delta >= 0
-RETURNING quota;
+RETURNING quota, username;
+
+-- UserLockQuota reads a live user's quota and locks the row until the
+-- transaction ends, so that an admin's edit compares against (and logs) the
+-- value it replaces while the relay's reservations wait.
+-- name: UserLockQuota :one
+SELECT quota FROM users WHERE id = $1 AND deleted_at IS NULL FOR UPDATE;
 
 -- UserList pages through live users, newest first. keyword matches the id
 -- exactly, or username, display name and email by substring.

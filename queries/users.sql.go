@@ -14,7 +14,7 @@ import (
 const userAddQuota = `-- name: UserAddQuota :one
 UPDATE users SET quota = quota + $1
 WHERE id = $2 AND deleted_at IS NULL AND quota + $1 >= 0
-RETURNING quota
+RETURNING quota, username
 `
 
 type UserAddQuotaParams struct {
@@ -22,13 +22,18 @@ type UserAddQuotaParams struct {
 	ID    int64
 }
 
+type UserAddQuotaRow struct {
+	Quota    int64
+	Username string
+}
+
 // UserAddQuota adds (or with a negative delta takes) quota; it never takes a
 // balance below zero and returns no row when it would.
-func (q *Queries) UserAddQuota(ctx context.Context, arg UserAddQuotaParams) (int64, error) {
+func (q *Queries) UserAddQuota(ctx context.Context, arg UserAddQuotaParams) (UserAddQuotaRow, error) {
 	row := q.db.QueryRow(ctx, userAddQuota, arg.Delta, arg.ID)
-	var quota int64
-	err := row.Scan(&quota)
-	return quota, err
+	var i UserAddQuotaRow
+	err := row.Scan(&i.Quota, &i.Username)
+	return i, err
 }
 
 const userCount = `-- name: UserCount :one
@@ -609,6 +614,20 @@ func (q *Queries) UserListCount(ctx context.Context, keyword string) (int64, err
 	var count int64
 	err := row.Scan(&count)
 	return count, err
+}
+
+const userLockQuota = `-- name: UserLockQuota :one
+SELECT quota FROM users WHERE id = $1 AND deleted_at IS NULL FOR UPDATE
+`
+
+// UserLockQuota reads a live user's quota and locks the row until the
+// transaction ends, so that an admin's edit compares against (and logs) the
+// value it replaces while the relay's reservations wait.
+func (q *Queries) UserLockQuota(ctx context.Context, id int64) (int64, error) {
+	row := q.db.QueryRow(ctx, userLockQuota, id)
+	var quota int64
+	err := row.Scan(&quota)
+	return quota, err
 }
 
 const userNameTaken = `-- name: UserNameTaken :one

@@ -8,8 +8,10 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"oneapi/relay/adaptor"
 	"oneapi/relay/oai"
@@ -37,15 +39,31 @@ type parsed struct {
 // readBody reads the whole body within the limit. Bodies are read before
 // anything goes upstream: they must be parsed anyway, and streaming a body
 // through under load can lose requests (golang/go#40747).
+//
+// The read is also bounded in time (Config.BodyReadTimeout): the server has no
+// ReadTimeout, since answers stream for minutes, so a client trickling its
+// body would otherwise hold a connection and a goroutine as long as it likes
+// (slowloris). The deadline is lifted once the body is in: left in
+// place it would cancel the request (net/http's background read of the
+// connection fails on it) while the answer is still streaming.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(s.cfg.BodyReadTimeout)) // not supported by every ResponseWriter: then no deadline
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
+		// The deadline stays: net/http drains an unread body before it
+		// answers, and must not wait for this client any longer.
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, errBodyTooLarge
 		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, &apiError{http.StatusRequestTimeout, "invalid_request_error", "body_timeout", "The request body did not arrive in time."}
+		}
 		return nil, badRequest("body_read_failed", "Could not read the request body.")
 	}
+	_ = rc.SetReadDeadline(time.Time{})
 	return body, nil
 }
 

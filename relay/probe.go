@@ -40,7 +40,8 @@ func ProbeModel(ch *state.Channel, model string) string {
 	return ""
 }
 
-// Probe sends one tiny real chat request ("hi", one output token) to the
+// Probe sends one tiny real chat request ("hi", one output token: as
+// max_completion_tokens for reasoning models, which refuse max_tokens) to the
 // channel's upstream through its adaptor and returns how long the answer
 // took. model is chosen as ProbeModel does and goes through the channel's
 // model mapping. An upstream failure comes back as an *adaptor.UpstreamError
@@ -62,9 +63,13 @@ func Probe(ctx context.Context, client *http.Client, ch *state.Channel, model st
 	upstream := ch.UpstreamModel(model)
 	maxTokens := probeMaxTokens
 	chat := &oai.ChatRequest{
-		Model:     upstream,
-		Messages:  []oai.Message{{Role: "user", Content: oai.TextContent(probePrompt)}},
-		MaxTokens: &maxTokens,
+		Model:    upstream,
+		Messages: []oai.Message{{Role: "user", Content: oai.TextContent(probePrompt)}},
+	}
+	if rejectsMaxTokens(upstream) {
+		chat.MaxCompletionTokens = &maxTokens
+	} else {
+		chat.MaxTokens = &maxTokens
 	}
 	body, err := json.Marshal(chat)
 	if err != nil {
@@ -81,6 +86,30 @@ func Probe(ctx context.Context, client *http.Client, ch *state.Channel, model st
 		return elapsed, probeError(err, ch.Key)
 	}
 	return elapsed, nil
+}
+
+// reasoningFamilies are OpenAI's model families that refuse max_tokens
+// ("Unsupported parameter: 'max_tokens' ... Use 'max_completion_tokens'
+// instead"): the o-series reasoning models and GPT-5.
+var reasoningFamilies = []string{"o1", "o3", "o4", "gpt-5"}
+
+// rejectsMaxTokens reports whether the upstream model belongs to a family
+// that takes only max_completion_tokens. Other models keep max_tokens, which
+// every OpenAI-compatible vendor accepts while many do not know
+// max_completion_tokens. A vendor prefix ("openai/o3-mini" on OpenRouter) is
+// ignored; a family matches whole ("o1", "o1-mini", "gpt-5.1", not "o10" or
+// "gpt-50").
+func rejectsMaxTokens(model string) bool {
+	m := strings.ToLower(model)
+	if i := strings.LastIndexByte(m, '/'); i >= 0 {
+		m = m[i+1:]
+	}
+	for _, f := range reasoningFamilies {
+		if rest, ok := strings.CutPrefix(m, f); ok && (rest == "" || rest[0] == '-' || rest[0] == '.') {
+			return true
+		}
+	}
+	return false
 }
 
 // probeOnce sends req and checks that the answer is a chat completion.

@@ -38,6 +38,10 @@ type Config struct {
 	Timeout time.Duration
 	// MaxBodyBytes bounds a request body (audio uploads included).
 	MaxBodyBytes int64
+	// BodyReadTimeout bounds how long a client may take to send its body
+	// (slowloris); 0 = two minutes, room for a large audio upload on a
+	// slow link.
+	BodyReadTimeout time.Duration
 }
 
 // Server is the /v1 handler.
@@ -56,6 +60,9 @@ type Server struct {
 func NewServer(st *state.State, meter *Meter, client *http.Client, log *slog.Logger, cfg Config) *Server {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 32 << 20
+	}
+	if cfg.BodyReadTimeout == 0 {
+		cfg.BodyReadTimeout = 2 * time.Minute
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
@@ -77,6 +84,21 @@ func NewTransport() *http.Transport {
 		ExpectContinueTimeout: time.Second,
 	}
 }
+
+// NewClient is the upstream HTTP client: NewTransport, and redirects refused.
+// API endpoints do not redirect calls; following one would send the request
+// wherever a misconfigured or hostile upstream points, internal addresses
+// included, and with it the key: Go drops Authorization on a redirect to
+// another host, but not Azure's api-key header.
+func NewClient() *http.Client {
+	return &http.Client{Transport: NewTransport(), CheckRedirect: refuseRedirect}
+}
+
+// errRedirect is what a redirecting upstream fails with (a retryable
+// connection error to the router, the reason in probe results).
+var errRedirect = errors.New("upstream answered with a redirect, which the gateway does not follow")
+
+func refuseRedirect(*http.Request, []*http.Request) error { return errRedirect }
 
 // newRequestID is unique per node and cheap: a random node prefix and a counter.
 func (s *Server) newRequestID() string {

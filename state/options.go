@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"oneapi/relay/billing"
 )
@@ -27,6 +28,13 @@ type Options struct {
 	UnpricedModelRatio     float64
 	RefuseUnpricedModels   bool
 	PreConsumedCompletions int // completion tokens reserved when a request sets no max_tokens
+	// LogRetentionDays is how many days of consumption logs the retention
+	// job keeps; 0 keeps them forever.
+	LogRetentionDays int
+	// ChannelDisableThreshold is One API's limit on a channel test's response
+	// time: a test slower than this counts as failed and disables the channel
+	// (when AutoDisableChannel is on). 0 = no limit.
+	ChannelDisableThreshold time.Duration
 
 	raw map[string]string
 }
@@ -47,6 +55,25 @@ func (o *Options) Price(model, group string) (modelRatio, completionRatio, group
 		groupRatio = 1
 	}
 	return modelRatio, completionRatio, groupRatio, priced
+}
+
+// ProbeTooSlow says why a channel test that answered after elapsed counts as
+// failed under ChannelDisableThreshold, or "" when it does not (no threshold,
+// or under it). The probe job and the console's test both judge through here.
+func (o *Options) ProbeTooSlow(elapsed time.Duration) string {
+	if o.ChannelDisableThreshold <= 0 || elapsed <= o.ChannelDisableThreshold {
+		return ""
+	}
+	return fmt.Sprintf("response time %s is over the ChannelDisableThreshold of %s",
+		readableDuration(elapsed), readableDuration(o.ChannelDisableThreshold))
+}
+
+// readableDuration rounds d to milliseconds, or to microseconds below one.
+func readableDuration(d time.Duration) time.Duration {
+	if d >= time.Millisecond {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Microsecond)
 }
 
 // Raw returns the effective value of every registered option.
@@ -100,15 +127,17 @@ func ValidateOption(key, value string) error {
 }
 
 // IsSecretOption reports whether an option must never be returned by an API:
-// any key naming a Secret or Token (GitHubClientSecret, SMTPToken,
-// TurnstileSecretKey...).
+// any key naming a Secret (GitHubClientSecret, TurnstileSecretKey...) or
+// ending in Token (SMTPToken), as One API's rule. "Tokens" in the middle or
+// at the end counts words, not credentials: PreConsumedCompletionTokens is
+// a number an admin must be able to read back.
 func IsSecretOption(key string) bool {
-	return strings.Contains(key, "Secret") || strings.Contains(key, "Token")
+	return strings.Contains(key, "Secret") || strings.HasSuffix(key, "Token")
 }
 
 func ratioTable(v string) error {
 	var m map[string]float64
-	if err := json.Unmarshal([]byte(v), &m); err != nil {
+	if err := json.Unmarshal([]byte(v), &m); err != nil || m == nil { // "null" is no table
 		return errors.New("want a JSON object of name to number")
 	}
 	for k, r := range m {
@@ -140,7 +169,7 @@ func ValidInt(min, max int) func(string) error {
 
 func validPositiveFloat(v string) error {
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f <= 0 || math.IsInf(f, 0) {
+	if err != nil || !(f > 0) || math.IsInf(f, 0) { // !(f > 0) refuses NaN too
 		return errors.New("want a number > 0")
 	}
 	return nil
@@ -148,7 +177,7 @@ func validPositiveFloat(v string) error {
 
 func validNonNegativeFloat(v string) error {
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 || math.IsInf(f, 0) {
+	if err != nil || !(f >= 0) || math.IsInf(f, 0) { // !(f >= 0) refuses NaN too
 		return errors.New("want a number ≥ 0")
 	}
 	return nil
@@ -174,6 +203,23 @@ func init() {
 	RegisterOption("UnpricedModelRatio", OptionSpec{strconv.Itoa(billing.DefaultUnpricedRatio), validNonNegativeFloat})
 	RegisterOption("RefuseUnpricedModels", OptionSpec{"false", ValidBool})
 	RegisterOption("PreConsumedCompletionTokens", OptionSpec{"1000", ValidInt(0, 1_000_000)})
+	// Registered here rather than by the jobs package that applies it, so
+	// that every binary (and every package's tests) validates it the same.
+	RegisterOption("LogRetentionDays", OptionSpec{"0", ValidInt(0, 36500)})
+	// Seconds, as One API stores it; One API's default is 5, ours is off:
+	// a slow but working channel (a reasoning model thinks before its one
+	// token) should not disappear from routing unless the operator asks.
+	RegisterOption("ChannelDisableThreshold", OptionSpec{"0", validThresholdSeconds})
+}
+
+// validThresholdSeconds accepts ChannelDisableThreshold: seconds ≥ 0, at
+// most a day (any test gives up long before).
+func validThresholdSeconds(v string) error {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f >= 0 && f <= 86400) { // NaN fails both
+		return errors.New("want a number of seconds from 0 (off) to 86400")
+	}
+	return nil
 }
 
 // ParseOptions overlays stored values on the defaults. A stored value that no
@@ -209,5 +255,8 @@ func ParseOptions(stored map[string]string) (*Options, error) {
 	o.UnpricedModelRatio, _ = strconv.ParseFloat(raw["UnpricedModelRatio"], 64)
 	o.RefuseUnpricedModels = raw["RefuseUnpricedModels"] == "true"
 	o.PreConsumedCompletions, _ = strconv.Atoi(raw["PreConsumedCompletionTokens"])
+	o.LogRetentionDays, _ = strconv.Atoi(raw["LogRetentionDays"])
+	secs, _ := strconv.ParseFloat(raw["ChannelDisableThreshold"], 64)
+	o.ChannelDisableThreshold = time.Duration(secs * float64(time.Second))
 	return o, errors.Join(errs...)
 }

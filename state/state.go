@@ -310,17 +310,28 @@ func splitList(s string) []string {
 	return out
 }
 
-// ParsePrefix accepts a CIDR or a single address.
+// ParsePrefix accepts a CIDR or a single address. IPv4-mapped IPv6 forms
+// (::ffff:10.0.0.0/104, ::ffff:10.0.0.1) become the IPv4 prefix they mean:
+// the relay compares client addresses unmapped, and an IPv6 prefix never
+// contains an IPv4 address, so the mapped spelling would lock the token out.
 func ParsePrefix(s string) (netip.Prefix, error) {
+	var p netip.Prefix
 	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		return p.Masked(), err
+		var err error
+		if p, err = netip.ParsePrefix(s); err != nil {
+			return netip.Prefix{}, err
+		}
+	} else {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
+	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
 	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
+	return p.Masked(), nil
 }
 
 // RunPeriodicReload reloads everything every interval until ctx ends.

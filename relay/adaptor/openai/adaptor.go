@@ -157,15 +157,19 @@ func isCloudflareGateway(u *url.URL) bool {
 // (gpt-3.5-turbo is deployed as gpt-35-turbo). Behind a Cloudflare AI
 // Gateway the base already names the resource and "/openai/deployments" is
 // dropped (https://developers.cloudflare.com/ai-gateway/providers/azureopenai/).
+//
+// The deployment is one path segment, escaped: a model name is the client's
+// text (a pinned channel skips the model list, a mapping may say anything),
+// and "/", "?" or "#" in it must not reach another path or a query upstream.
 func azureURL(u *url.URL, basePath string, ch *adaptor.Channel, mode adaptor.Mode, model string) string {
 	deployment := strings.ReplaceAll(model, ".", "")
 	endpoint := strings.TrimPrefix(mode.Path(), "/v1/")
+	prefix := basePath + "/openai/deployments/"
 	if isCloudflareGateway(u) {
-		u.Path = basePath + "/" + deployment + "/" + endpoint
-	} else {
-		u.Path = basePath + "/openai/deployments/" + deployment + "/" + endpoint
+		prefix = basePath + "/"
 	}
-	u.RawPath = ""
+	u.Path = prefix + deployment + "/" + endpoint
+	u.RawPath = (&url.URL{Path: prefix}).EscapedPath() + url.PathEscape(deployment) + "/" + endpoint
 	version := ch.Config["api_version"]
 	if version == "" {
 		version = DefaultAzureAPIVersion

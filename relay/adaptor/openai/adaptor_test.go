@@ -96,6 +96,19 @@ func TestRequestURL(t *testing.T) {
 			config: map[string]string{"api_version": "2024-06-01"}, model: "gpt-4o",
 			want: "https://gateway.ai.cloudflare.com/v1/ACCOUNT/GATEWAY/azure-openai/myres/gpt-4o/chat/completions?api-version=2024-06-01",
 		},
+		{
+			// The model is the client's text: it stays one path segment, and
+			// cannot climb out of the deployment or add a query.
+			name: "azure model with path characters", typ: adaptor.TypeAzure, base: "https://myres.openai.azure.com/base",
+			config: map[string]string{"api_version": "2024-06-01"}, model: "../../admin/x?api-version=1#frag",
+			want: "https://myres.openai.azure.com/base/openai/deployments/%2F%2Fadmin%2Fx%3Fapi-version=1%23frag/chat/completions?api-version=2024-06-01",
+		},
+		{
+			name: "azure model with a slash behind cloudflare", typ: adaptor.TypeAzure,
+			base:   "https://gateway.ai.cloudflare.com/v1/ACCOUNT/GATEWAY/azure-openai/myres",
+			config: map[string]string{"api_version": "2024-06-01"}, model: "a/b",
+			want: "https://gateway.ai.cloudflare.com/v1/ACCOUNT/GATEWAY/azure-openai/myres/a%2Fb/chat/completions?api-version=2024-06-01",
+		},
 		{name: "custom without base", typ: adaptor.TypeCustom, wantErr: true},
 		{name: "azure without base", typ: adaptor.TypeAzure, wantErr: true},
 		{name: "not a URL", typ: adaptor.TypeCustom, base: "api.example.com/v1", wantErr: true},

@@ -1,0 +1,136 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"oneapi/state"
+	"oneapi/views"
+)
+
+// The "Prices and limits" settings page edits the options the relay and the
+// jobs apply (state.Options). They are registered in the state package, whose
+// validators the JSON API (PUT /api/option/) uses too, and the relay reads
+// them from memory: a save is followed by a reload, and the options trigger
+// tells the other nodes.
+
+// pricingField is one option on the page: its key (a registered option),
+// how it is drawn and where.
+type pricingField struct {
+	Key     string
+	Type    string // textarea (JSON table), checkbox, number
+	Step    string // "any" for numbers that may have a fraction
+	Section string
+	Label   string
+	Help    string
+}
+
+// pricingFields is the page, in order. None is secret: the page draws
+// values, and a secret option must never be drawn (TestPricingFieldsNotSecret).
+var pricingFields = []pricingField{
+	{"ModelRatio", "textarea", "", "Prices", "Model ratios",
+		"JSON object of model name to ratio. At 500000 quota per dollar, a ratio of 1 is $0.002 per 1K prompt tokens, as in One API."},
+	{"CompletionRatio", "textarea", "", "Prices", "Completion ratios",
+		"JSON object of model name to the price of a completion token relative to a prompt token (1 when a model is absent)."},
+	{"GroupRatio", "textarea", "", "Prices", "Group ratios",
+		"JSON object of user group to a multiplier of every price (1 when a group is absent)."},
+	{"UnpricedModelRatio", "number", "any", "Prices", "Ratio of models without a price", "Applied to a model missing from the model ratios."},
+	{"RefuseUnpricedModels", "checkbox", "", "Prices", "Refuse models without a price", "Requests for a model missing from the model ratios fail instead of using the ratio above."},
+	{"PreConsumedCompletionTokens", "number", "", "Prices", "Completion tokens reserved", "Reserved before the upstream call when a request sets no max_tokens; settled to the real usage after."},
+
+	{"QuotaPerUnit", "number", "any", "Display", "Quota per US dollar", "500000 in One API."},
+	{"DisplayInCurrencyEnabled", "checkbox", "", "Display", "Show amounts in US dollars", "Otherwise as raw quota."},
+
+	{"RetryTimes", "number", "", "Channels", "Retries", "Other channels tried after a retryable failure (0 to 10)."},
+	{"AutomaticDisableChannelEnabled", "checkbox", "", "Channels", "Disable failing channels automatically", "A dead key, a used-up balance or a test slower than the threshold below."},
+	{"AutomaticEnableChannelEnabled", "checkbox", "", "Channels", "Re-enable channels that pass their test", "Only channels disabled automatically."},
+	{"ChannelDisableThreshold", "number", "any", "Channels", "Slowest acceptable test (seconds)", "A channel test slower than this disables the channel; 0 = no limit."},
+
+	{"LogRetentionDays", "number", "", "Logs", "Keep consumption logs (days)", "Older consumption logs are deleted hourly; top-up, management and system logs are kept. 0 = forever."},
+}
+
+// pricingSettingsPage shows the options as the relay applies them now.
+func (h *Handler) pricingSettingsPage(c echo.Context) error {
+	return render(c, http.StatusOK, views.PricingSettingsPage(h.pricingView(c, h.state.Options().Raw(), nil)))
+}
+
+// pricingView draws values (effective ones, or a failed submission's);
+// JSON tables are indented for editing.
+func (h *Handler) pricingView(c echo.Context, values map[string]string, errs map[string]string) views.SettingsView {
+	v := views.SettingsView{Layout: h.layout(c, "Prices and limits"), Errors: errs}
+	for _, d := range pricingFields {
+		f := views.SettingField{Key: d.Key, Section: d.Section, Label: d.Label, Help: d.Help, Type: d.Type, Step: d.Step}
+		switch d.Type {
+		case "checkbox":
+			f.Checked = values[d.Key] == "true"
+		case "textarea":
+			f.Value = values[d.Key]
+			var b bytes.Buffer
+			if json.Indent(&b, []byte(f.Value), "", "  ") == nil {
+				f.Value = b.String()
+			}
+		default:
+			f.Value = values[d.Key]
+		}
+		v.Fields = append(v.Fields, f)
+	}
+	return v
+}
+
+// pricingSettingsUpdate validates every field with the option's own
+// validator; any failure re-renders the form (422) with the messages and
+// stores nothing. Values equal to what is in effect are not written, so
+// saving the page does not pin the built-in defaults (a later release's
+// longer model-ratio table still applies to an option nobody changed).
+func (h *Handler) pricingSettingsUpdate(c echo.Context) error {
+	ctx := c.Request().Context()
+	form, err := c.FormParams()
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "unreadable form")
+	}
+	current := h.state.Options().Raw()
+	submitted := make(map[string]string, len(pricingFields))
+	changed := map[string]string{}
+	errs := map[string]string{}
+	for _, d := range pricingFields {
+		v := strings.TrimSpace(form.Get(d.Key))
+		switch d.Type {
+		case "checkbox":
+			// All fields are on the form: an absent checkbox is unchecked.
+			v = boolText(v == "true" || v == "on" || v == "1")
+		case "textarea":
+			var b bytes.Buffer
+			if json.Compact(&b, []byte(v)) == nil {
+				v = b.String()
+			}
+		}
+		submitted[d.Key] = v
+		if err := state.ValidateOption(d.Key, v); err != nil {
+			errs[d.Key] = err.Error()
+			continue
+		}
+		if v != current[d.Key] {
+			changed[d.Key] = v
+		}
+	}
+	if len(errs) > 0 {
+		return render(c, http.StatusUnprocessableEntity, views.PricingSettingsPage(h.pricingView(c, submitted, errs)))
+	}
+	if err := h.saveSettings(ctx, changed); err != nil {
+		return err
+	}
+	h.apiReload(c, state.KindOptions, 0)
+	h.setFlash(c, "Prices and limits saved.")
+	return redirect(c, "/settings/pricing")
+}
+
+func boolText(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
