@@ -224,3 +224,39 @@ func checkGuard(t *testing.T, rec *httptest.ResponseRecorder, want guard, role i
 		}
 	}
 }
+
+// TestCSRFOnEveryWrite sends every state-changing route what a cross-site
+// form could: the session cookie (signed in as root, or anonymous for the
+// sign-in and registration forms) and a form-encoded or text/plain body, but
+// no CSRF token. Every one is refused before its handler runs.
+func TestCSRFOnEveryWrite(t *testing.T) {
+	a := newAccountApp(t, nil)
+	root := a.createUser(t, userOpts{Role: roleRoot})
+	signedIn := a.client(t)
+	signedIn.login(root.Username, "correct-horse")
+	anon := a.client(t)
+	anon.get("/login")
+
+	for _, r := range a.e.Routes() {
+		if r.Method == echo.RouteNotFound || isSafeMethod(r.Method) {
+			continue
+		}
+		path := strings.NewReplacer(":id", "1", ":provider", "github").Replace(r.Path)
+		for _, who := range []struct {
+			name string
+			c    *client
+		}{{"root", signedIn}, {"anonymous", anon}} {
+			for _, ct := range []string{"application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"} {
+				t.Run(r.Method+" "+r.Path+" as "+who.name+" with "+ct, func(t *testing.T) {
+					rec := who.c.do(r.Method, path, strings.NewReader("a=b"), "Content-Type", ct)
+					if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "CSRF") {
+						t.Errorf("= %d, want the CSRF refusal: %.300s", rec.Code, rec.Body)
+					}
+				})
+			}
+		}
+	}
+	if rec := signedIn.get("/account"); rec.Code != http.StatusOK {
+		t.Errorf("the refused writes ended the session: /account = %d", rec.Code)
+	}
+}

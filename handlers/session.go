@@ -91,7 +91,9 @@ func (h *Handler) hasSession(c echo.Context) bool {
 // hashedStore keeps sessions under the SHA-256 of their token, as API keys and
 // access tokens are kept: the cookie's token is a bearer credential, and a
 // copy of the sessions table (a backup, a read-only SQL injection) must not
-// be enough to sign in as everyone who is signed in.
+// be enough to sign in as everyone who is signed in. (Sessions stored before
+// the hashing, under their plain token, are not found: their owners sign in
+// once more.)
 type hashedStore struct{ inner scs.Store }
 
 func (s hashedStore) Find(token string) ([]byte, bool, error) {
