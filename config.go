@@ -213,6 +213,10 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 			errs = append(errs, fmt.Errorf("%s: use at least 16 characters", name))
 		}
 	}
+	// sk-KEY-CHANNELID pins a channel, so a key may not contain '-' itself.
+	if strings.Contains(strings.TrimPrefix(c.InitialRootToken, "sk-"), "-") {
+		errs = append(errs, errors.New("INITIAL_ROOT_TOKEN: must not contain '-' (after an optional sk- prefix): 'sk-KEY-ID' pins channel ID"))
+	}
 	if c.DatabaseURL != "" && c.EncryptionKey == nil && c.Command == "serve" {
 		errs = append(errs, errors.New("ENCRYPTION_KEY is required with an external database (it encrypts upstream keys at rest): "+
 			"set it to 32 random bytes in hex or base64, e.g. `openssl rand -hex 32`, the same on every node"))

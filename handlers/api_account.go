@@ -469,8 +469,17 @@ func (h *Handler) apiTopUp(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	admin := h.currentUser(c)
+	// The same rule as every other user change: an admin grants quota only to
+	// users below them (not to themselves, other admins or root); root to anyone.
+	target, err := h.q.UserGetByID(ctx, body.UserID)
+	if err != nil {
+		return err
+	}
+	if err := canManage(admin, &target); err != nil {
+		return err
+	}
 	var quota int64
-	err := queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
+	err = queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
 		r, err := q.UserAddQuota(ctx, queries.UserAddQuotaParams{ID: body.UserID, Delta: body.Quota})
 		if err != nil {
 			return err

@@ -110,6 +110,13 @@ func TestAdminQuotaWritesManageLog(t *testing.T) {
 	if rec, _ := admin.api(http.MethodPost, "/api/topup", map[string]any{"user_id": target.ID, "quota": -5000}, auth...); rec.Code != http.StatusNotFound {
 		t.Errorf("overdraw = %d", rec.Code)
 	}
+	// An admin grants quota only below their own role: not to themselves, another admin or root.
+	peer := a.createUser(t, userOpts{Username: "peer", Role: roleAdmin, Quota: 7})
+	for _, id := range []int64{me.ID, peer.ID} {
+		if rec, _ := admin.api(http.MethodPost, "/api/topup", map[string]any{"user_id": id, "quota": 1_000_000}, auth...); rec.Code != http.StatusForbidden {
+			t.Errorf("admin topping up user %d = %d, want 403", id, rec.Code)
+		}
+	}
 
 	// The edit form: the quota changed.
 	form := func(quota, quotaWas int64, name string) url.Values {
