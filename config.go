@@ -51,6 +51,8 @@ type config struct {
 
 	// PprofAddr, when set, serves net/http/pprof there (keep it on loopback).
 	PprofAddr string
+	// MetricsAddr, when set, serves Prometheus metrics at /metrics there.
+	MetricsAddr string
 
 	ShowVersion bool
 }
@@ -201,9 +203,13 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	}
 
 	c.PprofAddr = env("PPROF_ADDR")
-	if c.PprofAddr != "" {
-		if _, _, err := net.SplitHostPort(c.PprofAddr); err != nil {
-			errs = append(errs, fmt.Errorf("PPROF_ADDR=%q: want host:port, e.g. 127.0.0.1:6060", c.PprofAddr))
+	c.MetricsAddr = env("METRICS_ADDR")
+	for name, v := range map[string]string{"PPROF_ADDR": c.PprofAddr, "METRICS_ADDR": c.MetricsAddr} {
+		if v == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: want host:port, e.g. 127.0.0.1:9090", name, v))
 		}
 	}
 	c.InitialRootToken = env("INITIAL_ROOT_TOKEN")

@@ -83,6 +83,7 @@ func TestParseConfig(t *testing.T) {
 		{name: "short session secret", env: map[string]string{"SESSION_SECRET": "abc"}, wantErr: "SESSION_SECRET"},
 		{name: "short root token", env: map[string]string{"INITIAL_ROOT_TOKEN": "abc"}, wantErr: "INITIAL_ROOT_TOKEN"},
 		{name: "root token with a dash", env: map[string]string{"INITIAL_ROOT_TOKEN": "sk-abcdefgh-12345678"}, wantErr: "must not contain '-'"},
+		{name: "bad metrics address", env: map[string]string{"METRICS_ADDR": "9090"}, wantErr: "METRICS_ADDR"},
 		{name: "bad log level", env: map[string]string{"LOG_LEVEL": "loud"}, wantErr: "LOG_LEVEL"},
 	}
 	for _, tt := range tests {

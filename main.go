@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"oneapi/embeddedpg"
 	"oneapi/handlers"
@@ -209,7 +210,16 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if cfg.PprofAddr != "" {
 		go func() {
 			// The blank import of net/http/pprof registers on the default mux, served only here.
-			log.Warn("profiling endpoints enabled", "addr", cfg.PprofAddr, "err", http.ListenAndServe(cfg.PprofAddr, nil))
+			log.Warn("profiling endpoints stopped", "addr", cfg.PprofAddr, "err", http.ListenAndServe(cfg.PprofAddr, nil))
+		}()
+	}
+	if cfg.MetricsAddr != "" {
+		// A listener of its own: Prometheus scrapes it on the internal network,
+		// and nothing on the public port exposes it.
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.Handler())
+		go func() {
+			log.Warn("metrics endpoint stopped", "addr", cfg.MetricsAddr, "err", http.ListenAndServe(cfg.MetricsAddr, mux))
 		}()
 	}
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"oneapi/relay/adaptor"
 	"oneapi/relay/oai"
@@ -79,6 +80,7 @@ func fromUpstream(ue *adaptor.UpstreamError) *apiError {
 // writeError writes err in OpenAI's shape, with the request id in the message
 // (as One API does) and in the X-Request-Id header.
 func writeError(w http.ResponseWriter, rid string, err *apiError) {
+	metricRefused.WithLabelValues(strconv.Itoa(err.Status)).Inc()
 	code := oai.Code(err.Code)
 	writeJSON(w, err.Status, oai.ErrorResponse{Error: oai.Error{
 		Message: err.Message + " (request id: " + rid + ")",

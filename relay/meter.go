@@ -311,6 +311,7 @@ func (m *Meter) flushWithRetry(batch []Settlement, patience time.Duration) {
 				"requests", len(batch), "err", err)
 			return
 		}
+		metricSettleFailures.Inc()
 		m.log.Warn("settlement failed, retrying", "requests", len(batch), "err", err)
 		time.Sleep(wait)
 	}

@@ -117,9 +117,11 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode 
 				settle.Content = joinNote(settle.Content, out.note)
 			}
 			s.accessLog(rid, c, ch, p, out, start)
+			observeServed(p.mode, p.stream, time.Since(start), settle.Quota)
 			return
 		}
 		lastErr = out.err
+		metricUpstreamFailures.WithLabelValues(out.err.Class.String()).Inc()
 		s.channelFailed(ch, out.err, opts)
 		if out.err.Class == adaptor.ClassClient || r.Context().Err() != nil {
 			break // the client's fault, or the client is gone: another channel won't help

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"oneapi/keys"
 	"oneapi/queries"
@@ -295,6 +296,7 @@ func TestChatNonStreamIsBilledOnce(t *testing.T) {
 	key := b.token(tokenOpts{})
 
 	const n = 5
+	quotaBefore := testutil.ToFloat64(metricQuota)
 	for i := 0; i < n; i++ {
 		res := b.post("/v1/chat/completions", key, chatBody)
 		body, _ := io.ReadAll(res.Body)
@@ -326,6 +328,9 @@ func TestChatNonStreamIsBilledOnce(t *testing.T) {
 	}
 	if up.hits.Load() != n {
 		t.Errorf("upstream hits = %d", up.hits.Load())
+	}
+	if got := testutil.ToFloat64(metricQuota) - quotaBefore; got != float64(n*want) {
+		t.Errorf("quota metric grew by %v, want %d", got, n*want)
 	}
 }
 
@@ -432,7 +437,12 @@ func TestRejections(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			refused := metricRefused.WithLabelValues(fmt.Sprint(tt.status))
+			before := testutil.ToFloat64(refused)
 			res := b.post("/v1/chat/completions", tt.key, tt.body)
+			if after := testutil.ToFloat64(refused); after != before+1 {
+				t.Errorf("errors metric for %d went %v -> %v", tt.status, before, after)
+			}
 			if res.StatusCode != tt.status {
 				t.Errorf("status = %d, want %d", res.StatusCode, tt.status)
 			}
