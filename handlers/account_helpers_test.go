@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgtype"
 	"golang.org/x/crypto/bcrypt"
 
 	"oneapi/keys"
@@ -367,8 +366,6 @@ func mustParse(t *testing.T, raw string) *url.URL {
 	}
 	return u
 }
-
-func textOf(v string) pgtype.Text { return pgtype.Text{String: v, Valid: true} }
 
 func parseTestPrefix(s string) ([]netip.Prefix, error) {
 	p, err := netip.ParsePrefix(s)

@@ -90,15 +90,12 @@ type node struct {
 	river *jobs.River
 	srv   *httptest.Server
 	kill  *killSwitch
-	// applied counts changes the listener applied, by kind.
-	mu      sync.Mutex
-	applied map[string]int
 }
 
 func startNode(t *testing.T, dsn, name string, o nodeOpts) *node {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &node{name: name, kill: &killSwitch{}, applied: map[string]int{}}
+	n := &node{name: name, kill: &killSwitch{}}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -113,11 +110,6 @@ func startNode(t *testing.T, dsn, name string, o nodeOpts) *node {
 		t.Fatal(err)
 	}
 	l := jobs.NewListener(n.pool, n.st, quietLog)
-	l.Applied = func(kind string, _ int64) {
-		n.mu.Lock()
-		n.applied[kind]++
-		n.mu.Unlock()
-	}
 	listenDone := make(chan struct{})
 	go func() { l.Run(ctx); close(listenDone) }()
 
@@ -170,12 +162,6 @@ func startNode(t *testing.T, dsn, name string, o nodeOpts) *node {
 		}
 	})
 	return n
-}
-
-func (n *node) appliedCount(kind string) int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.applied[kind]
 }
 
 // api calls the management API as root (access token) and decodes data.

@@ -25,10 +25,6 @@ type Listener struct {
 	pool *pgxpool.Pool
 	st   *state.State
 	log  *slog.Logger
-
-	// Applied, if set, is called after each change is applied (for tests and
-	// the cluster benchmark).
-	Applied func(kind string, id int64)
 }
 
 // NewListener returns a listener; call Run.
@@ -97,9 +93,5 @@ func (l *Listener) apply(ctx context.Context, n *pgconn.Notification) {
 	}
 	if err := l.st.Reload(ctx, c.Kind, id); err != nil && !errors.Is(err, context.Canceled) {
 		l.log.Error("apply config change", "kind", c.Kind, "id", c.ID, "err", err)
-		return
-	}
-	if l.Applied != nil {
-		l.Applied(c.Kind, id)
 	}
 }
