@@ -10,9 +10,13 @@ SELECT quota_reserve(@token_id::bigint, @user_id::bigint, @quota::bigint, @node_
 DELETE FROM reservations WHERE id = ANY(@ids::bigint[]) RETURNING id;
 
 -- name: ReservationTakeStale :many
--- Reservations older than the cutoff (their node died or lost the database).
+-- Reservations whose node died or lost the database: on their own, older
+-- than the cutoff; drawn from a lease, once the lease is gone (swept first).
 DELETE FROM reservations
-WHERE id IN (SELECT id FROM reservations WHERE created_at < @cutoff::timestamptz ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED)
+WHERE id IN (SELECT r.id FROM reservations r
+             WHERE CASE WHEN r.lease_id IS NULL THEN r.created_at < @cutoff::timestamptz
+                        ELSE NOT EXISTS (SELECT 1 FROM quota_leases l WHERE l.id = r.lease_id) END
+             ORDER BY r.id LIMIT 1000 FOR UPDATE SKIP LOCKED)
 RETURNING *;
 
 -- name: TokenSettleMany :exec
@@ -44,3 +48,38 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15);
 -- name: LogRequestIDsSettled :many
 -- Which of these requests already have a consumption log row (the sweeper's).
 SELECT request_id FROM logs WHERE request_id = ANY(@request_ids::text[]) AND type = 2;
+
+-- name: QuotaLease :one
+-- Returns the lease id, or 0 when the token or user lacks the headroom.
+SELECT quota_lease(@token_id::bigint, @user_id::bigint, @amount::bigint, @headroom::bigint, @node_id::text)::bigint AS lease_id;
+
+-- name: LeaseSpend :many
+-- Takes what settled requests spent (and in-flight ones moved to reservation
+-- rows) out of this node's leases and renews them. A lease missing from the
+-- result is gone: the sweeper took it while this node could not reach us.
+UPDATE quota_leases l SET amount = l.amount - d.spent, heartbeat_at = now()
+FROM (SELECT unnest(@ids::bigint[]) AS id, unnest(@spent::bigint[]) AS spent) d
+WHERE l.id = d.id
+RETURNING l.id;
+
+-- name: LeaseRelease :many
+-- Ends leases; the caller gives what they still hold back to tokens and users.
+DELETE FROM quota_leases WHERE id = ANY(@ids::bigint[])
+RETURNING id, token_id, user_id, amount;
+
+-- name: LeaseTakeStale :many
+-- Leases whose node stopped renewing them before the cutoff.
+DELETE FROM quota_leases
+WHERE id IN (SELECT id FROM quota_leases WHERE heartbeat_at < @cutoff::timestamptz ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED)
+RETURNING *;
+
+-- name: ReservationJournal :many
+-- Reservation rows for requests drawn from a lease that are still running.
+INSERT INTO reservations (created_at, node_id, user_id, token_id, channel_id, model_name, quota, is_stream, request_id, lease_id)
+SELECT d.created_at, @node_id::text, d.user_id, d.token_id, d.channel_id, d.model_name, d.quota, d.is_stream, d.request_id, d.lease_id
+FROM (SELECT unnest(@created_at::timestamptz[]) AS created_at, unnest(@user_ids::bigint[]) AS user_id,
+             unnest(@token_ids::bigint[]) AS token_id, unnest(@channel_ids::bigint[]) AS channel_id,
+             unnest(@model_names::text[]) AS model_name, unnest(@quotas::bigint[]) AS quota,
+             unnest(@is_streams::boolean[]) AS is_stream, unnest(@request_ids::text[]) AS request_id,
+             unnest(@lease_ids::bigint[]) AS lease_id) d
+RETURNING id, request_id;

@@ -29,6 +29,114 @@ func (q *Queries) ChannelSettleMany(ctx context.Context, arg ChannelSettleManyPa
 	return err
 }
 
+const leaseRelease = `-- name: LeaseRelease :many
+DELETE FROM quota_leases WHERE id = ANY($1::bigint[])
+RETURNING id, token_id, user_id, amount
+`
+
+type LeaseReleaseRow struct {
+	ID      int64
+	TokenID int64
+	UserID  int64
+	Amount  int64
+}
+
+// Ends leases; the caller gives what they still hold back to tokens and users.
+func (q *Queries) LeaseRelease(ctx context.Context, ids []int64) ([]LeaseReleaseRow, error) {
+	rows, err := q.db.Query(ctx, leaseRelease, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LeaseReleaseRow{}
+	for rows.Next() {
+		var i LeaseReleaseRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.TokenID,
+			&i.UserID,
+			&i.Amount,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const leaseSpend = `-- name: LeaseSpend :many
+UPDATE quota_leases l SET amount = l.amount - d.spent, heartbeat_at = now()
+FROM (SELECT unnest($1::bigint[]) AS id, unnest($2::bigint[]) AS spent) d
+WHERE l.id = d.id
+RETURNING l.id
+`
+
+type LeaseSpendParams struct {
+	Ids   []int64
+	Spent []int64
+}
+
+// Takes what settled requests spent (and in-flight ones moved to reservation
+// rows) out of this node's leases and renews them. A lease missing from the
+// result is gone: the sweeper took it while this node could not reach us.
+func (q *Queries) LeaseSpend(ctx context.Context, arg LeaseSpendParams) ([]int64, error) {
+	rows, err := q.db.Query(ctx, leaseSpend, arg.Ids, arg.Spent)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const leaseTakeStale = `-- name: LeaseTakeStale :many
+DELETE FROM quota_leases
+WHERE id IN (SELECT id FROM quota_leases WHERE heartbeat_at < $1::timestamptz ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED)
+RETURNING id, node_id, token_id, user_id, amount, created_at, heartbeat_at
+`
+
+// Leases whose node stopped renewing them before the cutoff.
+func (q *Queries) LeaseTakeStale(ctx context.Context, cutoff time.Time) ([]QuotaLease, error) {
+	rows, err := q.db.Query(ctx, leaseTakeStale, cutoff)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []QuotaLease{}
+	for rows.Next() {
+		var i QuotaLease
+		if err := rows.Scan(
+			&i.ID,
+			&i.NodeID,
+			&i.TokenID,
+			&i.UserID,
+			&i.Amount,
+			&i.CreatedAt,
+			&i.HeartbeatAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 type LogInsertManyParams struct {
 	CreatedAt        time.Time
 	Type             int16
@@ -72,6 +180,93 @@ func (q *Queries) LogRequestIDsSettled(ctx context.Context, requestIds []string)
 	return items, nil
 }
 
+const quotaLease = `-- name: QuotaLease :one
+SELECT quota_lease($1::bigint, $2::bigint, $3::bigint, $4::bigint, $5::text)::bigint AS lease_id
+`
+
+type QuotaLeaseParams struct {
+	TokenID  int64
+	UserID   int64
+	Amount   int64
+	Headroom int64
+	NodeID   string
+}
+
+// Returns the lease id, or 0 when the token or user lacks the headroom.
+func (q *Queries) QuotaLease(ctx context.Context, arg QuotaLeaseParams) (int64, error) {
+	row := q.db.QueryRow(ctx, quotaLease,
+		arg.TokenID,
+		arg.UserID,
+		arg.Amount,
+		arg.Headroom,
+		arg.NodeID,
+	)
+	var lease_id int64
+	err := row.Scan(&lease_id)
+	return lease_id, err
+}
+
+const reservationJournal = `-- name: ReservationJournal :many
+INSERT INTO reservations (created_at, node_id, user_id, token_id, channel_id, model_name, quota, is_stream, request_id, lease_id)
+SELECT d.created_at, $1::text, d.user_id, d.token_id, d.channel_id, d.model_name, d.quota, d.is_stream, d.request_id, d.lease_id
+FROM (SELECT unnest($2::timestamptz[]) AS created_at, unnest($3::bigint[]) AS user_id,
+             unnest($4::bigint[]) AS token_id, unnest($5::bigint[]) AS channel_id,
+             unnest($6::text[]) AS model_name, unnest($7::bigint[]) AS quota,
+             unnest($8::boolean[]) AS is_stream, unnest($9::text[]) AS request_id,
+             unnest($10::bigint[]) AS lease_id) d
+RETURNING id, request_id
+`
+
+type ReservationJournalParams struct {
+	NodeID     string
+	CreatedAt  []time.Time
+	UserIds    []int64
+	TokenIds   []int64
+	ChannelIds []int64
+	ModelNames []string
+	Quotas     []int64
+	IsStreams  []bool
+	RequestIds []string
+	LeaseIds   []int64
+}
+
+type ReservationJournalRow struct {
+	ID        int64
+	RequestID string
+}
+
+// Reservation rows for requests drawn from a lease that are still running.
+func (q *Queries) ReservationJournal(ctx context.Context, arg ReservationJournalParams) ([]ReservationJournalRow, error) {
+	rows, err := q.db.Query(ctx, reservationJournal,
+		arg.NodeID,
+		arg.CreatedAt,
+		arg.UserIds,
+		arg.TokenIds,
+		arg.ChannelIds,
+		arg.ModelNames,
+		arg.Quotas,
+		arg.IsStreams,
+		arg.RequestIds,
+		arg.LeaseIds,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ReservationJournalRow{}
+	for rows.Next() {
+		var i ReservationJournalRow
+		if err := rows.Scan(&i.ID, &i.RequestID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const reservationTakeMany = `-- name: ReservationTakeMany :many
 DELETE FROM reservations WHERE id = ANY($1::bigint[]) RETURNING id
 `
@@ -100,11 +295,15 @@ func (q *Queries) ReservationTakeMany(ctx context.Context, ids []int64) ([]int64
 
 const reservationTakeStale = `-- name: ReservationTakeStale :many
 DELETE FROM reservations
-WHERE id IN (SELECT id FROM reservations WHERE created_at < $1::timestamptz ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED)
-RETURNING id, created_at, node_id, user_id, token_id, channel_id, model_name, quota, is_stream, request_id
+WHERE id IN (SELECT r.id FROM reservations r
+             WHERE CASE WHEN r.lease_id IS NULL THEN r.created_at < $1::timestamptz
+                        ELSE NOT EXISTS (SELECT 1 FROM quota_leases l WHERE l.id = r.lease_id) END
+             ORDER BY r.id LIMIT 1000 FOR UPDATE SKIP LOCKED)
+RETURNING id, created_at, node_id, user_id, token_id, channel_id, model_name, quota, is_stream, request_id, lease_id
 `
 
-// Reservations older than the cutoff (their node died or lost the database).
+// Reservations whose node died or lost the database: on their own, older
+// than the cutoff; drawn from a lease, once the lease is gone (swept first).
 func (q *Queries) ReservationTakeStale(ctx context.Context, cutoff time.Time) ([]Reservation, error) {
 	rows, err := q.db.Query(ctx, reservationTakeStale, cutoff)
 	if err != nil {
@@ -125,6 +324,7 @@ func (q *Queries) ReservationTakeStale(ctx context.Context, cutoff time.Time) ([
 			&i.Quota,
 			&i.IsStream,
 			&i.RequestID,
+			&i.LeaseID,
 		); err != nil {
 			return nil, err
 		}

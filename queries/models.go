@@ -126,6 +126,16 @@ type Option struct {
 	UpdatedAt time.Time
 }
 
+type QuotaLease struct {
+	ID          int64
+	NodeID      string
+	TokenID     int64
+	UserID      int64
+	Amount      int64
+	CreatedAt   time.Time
+	HeartbeatAt time.Time
+}
+
 type Redemption struct {
 	ID         int64
 	UserID     int64
@@ -150,6 +160,7 @@ type Reservation struct {
 	Quota     int64
 	IsStream  bool
 	RequestID string
+	LeaseID   pgtype.Int8
 }
 
 type RiverJob struct {

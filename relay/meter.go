@@ -37,23 +37,30 @@ type Reservation struct {
 	RequestID                  string
 }
 
+// Ticket is a request's hold on quota: a reservation row of its own, or a
+// draw on this node's lease for the token (lease.go).
+type Ticket struct {
+	ReservationID int64
+	draw          *draw
+}
+
 // Settlement closes a reservation with what was really used.
 type Settlement struct {
-	ReservationID int64
-	Reserved      int64
-	Quota         int64 // what the request really costs
-	UserID        int64
-	Username      string
-	TokenID       int64
-	TokenName     string
-	ChannelID     int64
-	Model         string
-	Prompt        int
-	Completion    int
-	Elapsed       time.Duration
-	Stream        bool
-	RequestID     string
-	Content       string // note for the log row, e.g. "unpriced model"
+	Ticket     Ticket
+	Reserved   int64
+	Quota      int64 // what the request really costs
+	UserID     int64
+	Username   string
+	TokenID    int64
+	TokenName  string
+	ChannelID  int64
+	Model      string
+	Prompt     int
+	Completion int
+	Elapsed    time.Duration
+	Stream     bool
+	RequestID  string
+	Content    string // note for the log row, e.g. "unpriced model"
 	// Served is false when no upstream answered: the reservation is refunded
 	// and no log row or request is counted.
 	Served bool
@@ -87,11 +94,19 @@ type Meter struct {
 	// Settlements are appended under a mutex and written every settleEvery
 	// (sooner when many queue), so a request never wakes another goroutine
 	// to record its bill.
-	smu     sync.Mutex
-	settles []Settlement
-	wake    chan struct{}
-	wg      sync.WaitGroup
-	stop    chan struct{}
+	smu       sync.Mutex
+	settles   []Settlement
+	wake      chan struct{}
+	wg        sync.WaitGroup
+	stop      chan struct{}
+	closeOnce sync.Once
+
+	// Quota leases (lease.go), also under smu.
+	leases    map[*lease]struct{}
+	current   map[int64]*lease // by token: the lease its requests draw from
+	acquiring map[int64]bool   // tokens with a lease being taken
+	heat      map[int64]*heat
+	lastRenew time.Time
 }
 
 type reserveCall struct {
@@ -124,8 +139,9 @@ func NewMeter(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, nodeID 
 	}
 	m := &Meter{
 		pool: rpool, q: queries.New(rpool), log: log, nodeID: nodeID,
-		wake: make(chan struct{}, 1),
-		stop: make(chan struct{}),
+		wake:   make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+		leases: map[*lease]struct{}{}, current: map[int64]*lease{}, acquiring: map[int64]bool{}, heat: map[int64]*heat{},
 	}
 	m.wg.Add(1)
 	go m.settleLoop()
@@ -135,10 +151,19 @@ func NewMeter(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, nodeID 
 var reserveDonePool = sync.Pool{New: func() any { return make(chan reserveResult, 1) }}
 
 // Reserve takes r.Quota from the token and its user, or fails with
-// ErrTokenQuota / ErrUserQuota. It returns the reservation id. It waits for
-// the database even if ctx ends: the result may be a reservation that must be
-// settled.
-func (m *Meter) Reserve(ctx context.Context, r Reservation) (int64, error) {
+// ErrTokenQuota / ErrUserQuota. A busy token's requests draw on a lease in
+// memory; others reserve in the database. It waits for the database even if
+// ctx ends: the result may be a reservation that must be settled.
+func (m *Meter) Reserve(ctx context.Context, r Reservation) (Ticket, error) {
+	if d := m.drawLease(r); d != nil {
+		return Ticket{draw: d}, nil
+	}
+	id, err := m.reserveRow(ctx, r)
+	return Ticket{ReservationID: id}, err
+}
+
+// reserveRow reserves r in the database and returns the reservation id.
+func (m *Meter) reserveRow(ctx context.Context, r Reservation) (int64, error) {
 	done := reserveDonePool.Get().(chan reserveResult)
 	call := reserveCall{p: queries.QuotaReserveParams{
 		TokenID: r.TokenID, UserID: r.UserID, Quota: r.Quota, NodeID: m.nodeID,
@@ -244,6 +269,10 @@ func (m *Meter) Settle(s Settlement) {
 		s.At = time.Now()
 	}
 	m.smu.Lock()
+	if d := s.Ticket.draw; d != nil {
+		d.lease.avail += d.r.Quota - s.Quota
+		delete(d.lease.draws, d)
+	}
 	m.settles = append(m.settles, s)
 	full := len(m.settles) >= maxSettleBatch
 	m.smu.Unlock()
@@ -258,16 +287,20 @@ func (m *Meter) Settle(s Settlement) {
 // Close flushes queued settlements and stops the worker. Call it after the
 // HTTP server has drained.
 func (m *Meter) Close() {
-	close(m.stop)
-	m.wg.Wait()
-	m.pool.Close()
+	m.closeOnce.Do(func() {
+		close(m.stop)
+		m.wg.Wait()
+		m.pool.Close()
+	})
 }
 
 func (m *Meter) settleLoop() {
 	defer m.wg.Done()
 	tick := time.NewTicker(settleEvery)
 	defer tick.Stop()
-	var spare []Settlement
+	var carry []Settlement // what a failed flush left, retried first
+	var retryAt time.Time
+	backoff := settleEvery
 	for {
 		stopping := false
 		select {
@@ -276,81 +309,189 @@ func (m *Meter) settleLoop() {
 		case <-m.stop:
 			stopping = true
 		}
-		m.smu.Lock()
-		batch := m.settles
-		m.settles = spare[:0]
-		m.smu.Unlock()
-		for len(batch) > 0 {
-			n := min(len(batch), maxSettleBatch)
-			patience := time.Minute
-			if stopping {
-				patience = 10 * time.Second
-			}
-			m.flushWithRetry(batch[:n], patience)
-			batch = batch[n:]
+		if !stopping && time.Now().Before(retryAt) {
+			continue
 		}
-		spare = batch[:0]
+		err := m.flushPending(&carry, stopping)
 		if stopping {
+			// Shutting down: keep trying a little, then leave the rest to
+			// the sweeper (reservation rows) and the lease sweep.
+			for deadline := time.Now().Add(10 * time.Second); err != nil && time.Now().Before(deadline); {
+				time.Sleep(200 * time.Millisecond)
+				err = m.flushPending(&carry, true)
+			}
+			if err != nil {
+				m.log.Error("settlement failed at shutdown; the sweeper will settle the reservations left at their estimate",
+					"requests", len(carry), "err", err)
+			}
 			return
 		}
-	}
-}
-
-// flushWithRetry retries a failed flush (the transaction is atomic, so a retry
-// never bills twice). If the database stays away, the reservations remain
-// and the sweeper settles them at their estimate.
-func (m *Meter) flushWithRetry(batch []Settlement, patience time.Duration) {
-	deadline := time.Now().Add(patience)
-	for wait := 50 * time.Millisecond; ; wait = min(wait*2, 2*time.Second) {
-		err := m.flush(batch)
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			m.log.Error("settlement failed; the sweeper will settle these reservations at their estimate",
-				"requests", len(batch), "err", err)
-			return
-		}
-		metricSettleFailures.Inc()
-		m.log.Warn("settlement failed, retrying", "requests", len(batch), "err", err)
-		time.Sleep(wait)
-	}
-}
-
-// flush writes a batch in one transaction: take the reservations (skipping
-// any the sweeper already settled), adjust tokens, users and channels by
-// their aggregated deltas, and append the log rows.
-func (m *Meter) flush(batch []Settlement) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ids := make([]int64, len(batch))
-	for i, s := range batch {
-		ids[i] = s.ReservationID
-	}
-	return pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
-		q := m.q.WithTx(tx)
-		taken, err := q.ReservationTakeMany(ctx, ids)
 		if err != nil {
+			// Nothing is dropped: the batch is retried (a transaction is
+			// atomic, so a retry never bills twice), backing off to 2 s.
+			metricSettleFailures.Inc()
+			m.log.Warn("settlement failed, retrying", "requests", len(carry), "err", err)
+			retryAt = time.Now().Add(backoff)
+			backoff = min(backoff*2, 2*time.Second)
+			continue
+		}
+		backoff = settleEvery
+	}
+}
+
+// flushPending writes what is queued (after the carry of a failed flush)
+// and the leases' work, in transactions of at most maxSettleBatch
+// settlements. On error *carry holds what is still to write.
+func (m *Meter) flushPending(carry *[]Settlement, stopping bool) error {
+	now := time.Now()
+	m.smu.Lock()
+	batch := append(*carry, m.settles...)
+	m.settles = m.settles[:0]
+	plan := m.planLeases(now, stopping)
+	m.smu.Unlock()
+	*carry = batch
+	if len(batch) == 0 && plan.empty() {
+		return nil
+	}
+	for {
+		n := min(len(batch), maxSettleBatch)
+		var p *leasePlan
+		if n == len(batch) {
+			p = plan // the lease work goes with the last part, after every settlement it may release
+		}
+		res, err := m.flush(batch[:n], p)
+		if err != nil {
+			*carry = batch
 			return err
 		}
-		live := make(map[int64]bool, len(taken))
-		for _, id := range taken {
-			live[id] = true
+		m.smu.Lock()
+		m.apply(res)
+		m.smu.Unlock()
+		batch = batch[n:]
+		if len(batch) == 0 {
+			*carry = nil
+			return nil
+		}
+	}
+}
+
+// flush writes settlements and lease work in one transaction: take the
+// reservation rows (skipping any the sweeper already settled), take what
+// was spent out of leases, write reservation rows for long-running draws,
+// release retired leases, append the log rows, and adjust tokens, users and
+// channels by their aggregated deltas.
+func (m *Meter) flush(batch []Settlement, plan *leasePlan) (flushResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var res flushResult
+	err := pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
+		res = flushResult{}
+		q := m.q.WithTx(tx)
+		var ids []int64
+		for _, s := range batch {
+			if id := s.rowID(); id != 0 {
+				ids = append(ids, id)
+			}
+		}
+		live := make(map[int64]bool, len(ids))
+		if len(ids) > 0 {
+			taken, err := q.ReservationTakeMany(ctx, ids)
+			if err != nil {
+				return err
+			}
+			for _, id := range taken {
+				live[id] = true
+			}
 		}
 		swept, err := sweptRequests(ctx, q, batch, live)
 		if err != nil {
 			return err
 		}
+
+		// What each lease spent: a draw without a row its cost; a draw
+		// with a row (whose estimate already left the lease) its cost less
+		// that estimate; a draw getting a row now, its estimate.
+		var spent leaseSpending
+		for _, s := range batch {
+			if d := s.Ticket.draw; d != nil && !swept[s.RequestID] {
+				if live[d.journalID] {
+					spent.add(d.lease, s.Quota-d.r.Quota)
+				} else {
+					spent.add(d.lease, s.Quota)
+				}
+			}
+		}
+		if plan != nil {
+			for _, d := range plan.journal {
+				spent.add(d.lease, d.r.Quota)
+			}
+			for _, l := range plan.renew {
+				spent.add(l, 0)
+			}
+			res.renewed = len(plan.renew) > 0
+		}
+		alive := map[int64]bool{}
+		if len(spent.leases) > 0 {
+			ids, err := q.LeaseSpend(ctx, queries.LeaseSpendParams{Ids: spent.ids(), Spent: spent.amounts})
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				alive[id] = true
+			}
+			for _, l := range spent.leases {
+				if !alive[l.id] && !l.dead {
+					res.gone = append(res.gone, l)
+				}
+			}
+		}
+
 		var agg settleAggregate
+		if plan != nil {
+			if res.journaled, err = m.journal(ctx, q, plan.journal, alive); err != nil {
+				return err
+			}
+			if len(plan.release) > 0 {
+				rel := make([]int64, len(plan.release))
+				for i, l := range plan.release {
+					rel[i] = l.id
+				}
+				returned, err := q.LeaseRelease(ctx, rel)
+				if err != nil {
+					return err
+				}
+				for _, r := range returned {
+					agg.tokens.add(r.TokenID, r.Amount, 0, false, 0)
+					agg.users.add(r.UserID, r.Amount, 0, false, 0)
+				}
+				res.released = plan.release
+			}
+		}
+
 		logs := make([]queries.LogInsertManyParams, 0, len(batch))
 		for _, s := range batch {
-			if !live[s.ReservationID] {
-				if swept[s.RequestID] {
-					continue // the sweeper billed it at its estimate already
-				}
-				// The reservation vanished without being swept: its commit was
-				// lost in a database crash (reservations commit asynchronously).
-				// Bill the request in full now rather than serve it free.
+			rowID := s.rowID()
+			d := s.Ticket.draw
+			switch {
+			case rowID != 0 && !live[rowID] && swept[s.RequestID]:
+				continue // the sweeper billed it at its estimate already
+			case d != nil && alive[d.lease.id]:
+				// Drawn from a live lease: the token and user paid when the
+				// lease was taken, and what is left went back to the lease.
+				s.Reserved = s.Quota
+			case d != nil && live[rowID]:
+				// Its lease is gone but its row was not swept yet: a
+				// reservation like any other.
+			case d != nil:
+				// Its lease was swept and returned to the token while this
+				// node could not reach the database: bill the token now.
+				s.Reserved = 0
+				s.Content = joinNote(s.Content, "quota lease lost while the node was cut off; billed at settlement")
+			case !live[rowID]:
+				// The reservation vanished without being swept: its commit
+				// was lost in a database crash (reservations commit
+				// asynchronously). Bill the request in full now rather than
+				// serve it free.
 				s.Reserved = 0
 				s.Content = joinNote(s.Content, "reservation lost in a database restart; billed at settlement")
 			}
@@ -368,6 +509,79 @@ func (m *Meter) flush(batch []Settlement) error {
 		// reservations update, so the shorter they are held the better.
 		return agg.apply(ctx, q)
 	})
+	return res, err
+}
+
+// rowID is the reservation row a settlement closes, 0 if none.
+func (s *Settlement) rowID() int64 {
+	if s.Ticket.draw != nil {
+		return s.Ticket.draw.journalID
+	}
+	return s.Ticket.ReservationID
+}
+
+// journal writes reservation rows for draws on live leases and returns their ids.
+func (m *Meter) journal(ctx context.Context, q *queries.Queries, draws []*draw, alive map[int64]bool) (map[*draw]int64, error) {
+	var p queries.ReservationJournalParams
+	byRequest := make(map[string]*draw, len(draws))
+	for _, d := range draws {
+		if !alive[d.lease.id] {
+			continue
+		}
+		r := d.r
+		byRequest[r.RequestID] = d
+		p.CreatedAt = append(p.CreatedAt, d.start)
+		p.UserIds = append(p.UserIds, r.UserID)
+		p.TokenIds = append(p.TokenIds, r.TokenID)
+		p.ChannelIds = append(p.ChannelIds, r.ChannelID)
+		p.ModelNames = append(p.ModelNames, r.Model)
+		p.Quotas = append(p.Quotas, r.Quota)
+		p.IsStreams = append(p.IsStreams, r.Stream)
+		p.RequestIds = append(p.RequestIds, r.RequestID)
+		p.LeaseIds = append(p.LeaseIds, d.lease.id)
+	}
+	if len(byRequest) == 0 {
+		return nil, nil
+	}
+	p.NodeID = m.nodeID
+	rows, err := q.ReservationJournal(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[*draw]int64, len(rows))
+	for _, r := range rows {
+		out[byRequest[r.RequestID]] = r.ID
+	}
+	return out, nil
+}
+
+// leaseSpending sums what each lease spent in a flush.
+type leaseSpending struct {
+	index   map[*lease]int
+	leases  []*lease
+	amounts []int64
+}
+
+func (ls *leaseSpending) add(l *lease, amount int64) {
+	if ls.index == nil {
+		ls.index = map[*lease]int{}
+	}
+	i, ok := ls.index[l]
+	if !ok {
+		i = len(ls.leases)
+		ls.index[l] = i
+		ls.leases = append(ls.leases, l)
+		ls.amounts = append(ls.amounts, 0)
+	}
+	ls.amounts[i] += amount
+}
+
+func (ls *leaseSpending) ids() []int64 {
+	ids := make([]int64, len(ls.leases))
+	for i, l := range ls.leases {
+		ids[i] = l.id
+	}
+	return ids
 }
 
 // sweptRequests finds which settlements whose reservation is gone were billed
@@ -375,7 +589,7 @@ func (m *Meter) flush(batch []Settlement) error {
 func sweptRequests(ctx context.Context, q *queries.Queries, batch []Settlement, live map[int64]bool) (map[string]bool, error) {
 	var missing []string
 	for _, s := range batch {
-		if !live[s.ReservationID] {
+		if id := s.rowID(); id != 0 && !live[id] {
 			missing = append(missing, s.RequestID)
 		}
 	}
@@ -473,20 +687,41 @@ func (a *settleAggregate) apply(ctx context.Context, q *queries.Queries) error {
 
 // SweepStale settles, at their estimate, reservations older than olderThan:
 // their node died before settling. Each becomes a log row that says so.
+// Leases not renewed for leaseStaleAfter (or olderThan, if shorter) go back
+// to their tokens and users first, then the reservation rows drawn from them
+// are billed likewise.
 func (m *Meter) SweepStale(ctx context.Context, olderThan time.Duration) (int, error) {
 	var n int
+	now := time.Now()
 	err := pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
+		n = 0
 		q := m.q.WithTx(tx)
-		stale, err := q.ReservationTakeStale(ctx, time.Now().Add(-olderThan))
-		if err != nil || len(stale) == 0 {
+		var agg settleAggregate
+		var logs []queries.LogInsertManyParams
+		leases, err := q.LeaseTakeStale(ctx, now.Add(-min(olderThan, leaseStaleAfter)))
+		if err != nil {
 			return err
 		}
-		n = len(stale)
-		var agg settleAggregate
-		logs := make([]queries.LogInsertManyParams, 0, len(stale))
+		for _, l := range leases {
+			agg.tokens.add(l.TokenID, l.Amount, 0, false, 0)
+			agg.users.add(l.UserID, l.Amount, 0, false, 0)
+			logs = append(logs, queries.LogInsertManyParams{
+				CreatedAt: now, Type: LogTypeSystem, UserID: l.UserID, TokenID: l.TokenID,
+				Content: fmt.Sprintf("node %s stopped renewing its quota lease %d: %d quota it still held went back to the token "+
+					"(requests it began in its last %s, if any, were not billed)", l.NodeID, l.ID, l.Amount, journalAfter+settleEvery),
+			})
+		}
+		stale, err := q.ReservationTakeStale(ctx, now.Add(-olderThan))
+		if err != nil {
+			return err
+		}
+		n = len(leases) + len(stale)
+		if n == 0 {
+			return nil
+		}
 		for _, r := range stale {
 			s := Settlement{
-				ReservationID: r.ID, Reserved: r.Quota, Quota: r.Quota, UserID: r.UserID, TokenID: r.TokenID,
+				Ticket: Ticket{ReservationID: r.ID}, Reserved: r.Quota, Quota: r.Quota, UserID: r.UserID, TokenID: r.TokenID,
 				ChannelID: r.ChannelID, Model: r.ModelName, Stream: r.IsStream, RequestID: r.RequestID,
 				Served: true, At: r.CreatedAt,
 				Content: fmt.Sprintf("settled at the reserved estimate by the sweeper: node %s never settled it", r.NodeID),

@@ -70,7 +70,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode 
 	price := pricing{modelRatio, completionRatio, groupRatio}
 	estimate := price.estimate(p, opts.PreConsumedCompletions)
 
-	resID, err := s.meter.Reserve(r.Context(), Reservation{
+	ticket, err := s.meter.Reserve(r.Context(), Reservation{
 		UserID: c.user.ID, TokenID: c.token.ID, ChannelID: ch.ID, Model: p.model,
 		Quota: estimate, Stream: p.stream, RequestID: rid,
 	})
@@ -88,7 +88,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode 
 	}
 
 	settle := Settlement{
-		ReservationID: resID, Reserved: estimate, UserID: c.user.ID, Username: c.user.Username,
+		Ticket: ticket, Reserved: estimate, UserID: c.user.ID, Username: c.user.Username,
 		TokenID: c.token.ID, TokenName: c.token.Name, Model: p.model, Stream: p.stream, RequestID: rid,
 	}
 	if !priced {

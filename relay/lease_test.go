@@ -1,0 +1,219 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"oneapi/keys"
+	"oneapi/state"
+)
+
+// TestLeaseServesBusyToken: a busy token is served from a lease, and once the
+// lease is released every counter is exactly what per-request reservations
+// would have left.
+func TestLeaseServesBusyToken(t *testing.T) {
+	b := setup(t)
+	up := newUpstream(t, okChat)
+	b.channel(up.URL, channelOpts{})
+	const quota = 10_000_000
+	key := b.token(tokenOpts{quota: quota})
+	const n, workers = 240, 8
+	var wg sync.WaitGroup
+	jobs := make(chan int)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				body := chatBody
+				if i%3 == 0 {
+					body = `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say hello"}]}`
+				}
+				res := b.post("/v1/chat/completions", key, body)
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 {
+					t.Errorf("request %d: status %d", i, res.StatusCode)
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if b.meter.LeasesHeld() == 0 {
+		t.Fatal("a token busy with 240 requests got no lease")
+	}
+	// Idle leases go back to the token after leaseIdle.
+	deadline := time.Now().Add(leaseIdle + 5*time.Second)
+	for b.scalar("SELECT count(*) FROM quota_leases") > 0 || b.meter.LeasesHeld() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle lease was not released")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.settled(n)
+	hash := keys.Hash(key)
+	used := b.scalar("SELECT used_quota FROM tokens WHERE key_hash = $1", hash)
+	if want := n * gpt4oMiniQuota(); used != want {
+		t.Errorf("token used %d, want %d", used, want)
+	}
+	if remain := b.scalar("SELECT remain_quota FROM tokens WHERE key_hash = $1", hash); remain != quota-used {
+		t.Errorf("token remain %d, want %d", remain, quota-used)
+	}
+	if q := b.scalar("SELECT quota FROM users WHERE id = $1", b.root.ID); q != 1_000_000_000-used {
+		t.Errorf("user quota %d, want %d", q, 1_000_000_000-used)
+	}
+	if rc := b.scalar("SELECT request_count FROM users WHERE id = $1", b.root.ID); rc != n {
+		t.Errorf("request_count %d, want %d", rc, n)
+	}
+	if rows := b.scalar("SELECT count(*) FROM logs WHERE type = 2 AND quota = $1", gpt4oMiniQuota()); rows != n {
+		t.Errorf("%d log rows, want %d", rows, n)
+	}
+	if int(up.hits.Load()) != n {
+		t.Errorf("upstream served %d, want %d", up.hits.Load(), n)
+	}
+}
+
+// TestNoLeaseWithoutHeadroom: a token or user near the end of its quota is
+// reserved request by request, exactly.
+func TestNoLeaseWithoutHeadroom(t *testing.T) {
+	b := setup(t)
+	poor := b.user("poor", state.RoleUser, 100*leaseRequests*leaseHeadroom-1)
+	cases := map[string]string{
+		"token": b.token(tokenOpts{quota: 100 * leaseRequests * leaseHeadroom / 2}),
+		"user":  b.token(tokenOpts{user: &poor, unlimited: true}),
+	}
+	for name, key := range cases {
+		tok, err := b.st.Token(context.Background(), [32]byte(keys.Hash(key)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 2*leaseHotRequests; i++ {
+			tk, err := b.meter.Reserve(context.Background(), Reservation{UserID: tok.UserID, TokenID: tok.ID, Model: "gpt-4o", Quota: 100, RequestID: fmt.Sprintf("%s-%d", name, i)})
+			if err != nil {
+				t.Fatalf("%s: reserve %d: %v", name, i, err)
+			}
+			if tk.draw != nil {
+				t.Fatalf("%s: request %d drew on a lease without headroom", name, i)
+			}
+			b.meter.Settle(Settlement{Ticket: tk, Reserved: 100, Quota: 100, UserID: tok.UserID, TokenID: tok.ID, Served: true, RequestID: fmt.Sprintf("%s-%d", name, i)})
+		}
+	}
+	b.settled(4 * leaseHotRequests)
+	if n := b.scalar("SELECT count(*) FROM quota_leases"); n != 0 {
+		t.Errorf("%d leases taken without headroom", n)
+	}
+}
+
+// TestLeaseCrashAndSweep: a node that stops renewing its lease (dead, or cut
+// off from the database) has the lease returned by the sweeper; a request
+// drawn from it that ran long enough to be journaled is billed at its
+// estimate once; the node's late settlements never bill twice; nothing is
+// lost or created.
+func TestLeaseCrashAndSweep(t *testing.T) {
+	b := setup(t)
+	const quota = 1_000_000
+	key := b.token(tokenOpts{quota: quota})
+	tok, _ := b.st.Token(context.Background(), [32]byte(keys.Hash(key)))
+	ctx := context.Background()
+	reserve := func(id string) Ticket {
+		tk, err := b.meter.Reserve(ctx, Reservation{UserID: tok.UserID, TokenID: tok.ID, Model: "gpt-4o-mini", Quota: 100, RequestID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tk
+	}
+	settle := func(tk Ticket, id string) {
+		b.meter.Settle(Settlement{Ticket: tk, Reserved: 100, Quota: 40, UserID: tok.UserID, TokenID: tok.ID, Served: true, RequestID: id})
+	}
+	for i := 0; i < leaseHotRequests+2; i++ {
+		id := fmt.Sprintf("done-%d", i)
+		settle(reserve(id), id)
+	}
+	long := reserve("long") // runs past journalAfter: gets a reservation row
+	mid := reserve("mid")   // journaled too, then settles normally
+	if long.draw == nil || mid.draw == nil {
+		t.Fatal("a busy token drew no lease")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for b.scalar("SELECT count(*) FROM reservations WHERE request_id IN ('long', 'mid') AND lease_id IS NOT NULL") != 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the long requests were not journaled")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	settle(mid, "mid")
+	b.settledExcept(leaseHotRequests+3, 1)
+	young := reserve("young")
+	if young.draw == nil {
+		t.Fatal("second draw missing")
+	}
+	// The sweeper takes the lease as if this node had died; its row lock may
+	// be held by a flush for a moment (SKIP LOCKED), so sweep until both go.
+	swept := 0
+	for deadline := time.Now().Add(5 * time.Second); swept < 2; {
+		n, err := b.meter.SweepStale(ctx, -time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		swept += n
+		if time.Now().After(deadline) {
+			t.Fatalf("swept %d of the lease and its journaled request", swept)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	settle(long, "long")   // late: the sweeper billed it
+	settle(young, "young") // its lease is gone: billed to the token directly
+	done := leaseHotRequests + 3
+	b.settled(done + 2)
+	for deadline := time.Now().Add(5 * time.Second); b.meter.LeasesHeld() > 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the swept lease is still held")
+		}
+	}
+
+	if n := b.scalar("SELECT count(*) FROM logs WHERE request_id = 'long' AND quota = 100 AND content LIKE '%sweeper%'"); n != 1 {
+		t.Errorf("%d sweeper rows for the long request", n)
+	}
+	if n := b.scalar("SELECT count(*) FROM logs WHERE request_id = 'young' AND quota = 40"); n != 1 {
+		t.Errorf("%d rows for the young request", n)
+	}
+	if n := b.scalar("SELECT count(*) FROM logs WHERE type = $1 AND content LIKE '%quota lease%'", LogTypeSystem); n != 1 {
+		t.Errorf("%d system rows for the swept lease", n)
+	}
+	want := int64(done*40 + 100 + 40)
+	used := b.scalar("SELECT used_quota FROM tokens WHERE id = $1", tok.ID)
+	remain := b.scalar("SELECT remain_quota FROM tokens WHERE id = $1", tok.ID)
+	userQuota := b.scalar("SELECT quota FROM users WHERE id = $1", tok.UserID)
+	if used != want || remain != quota-want || userQuota != 1_000_000_000-want {
+		t.Errorf("used %d remain %d user quota %d; want used %d", used, remain, userQuota, want)
+	}
+
+	// The token gets a new lease and goes on.
+	for i := 0; i < leaseHotRequests+1; i++ {
+		id := fmt.Sprintf("after-%d", i)
+		tk := reserve(id)
+		if i == leaseHotRequests && tk.draw == nil {
+			t.Error("no new lease after the sweep")
+		}
+		settle(tk, id)
+	}
+	b.meter.Close()
+	if n := b.scalar("SELECT count(*) FROM quota_leases"); n != 0 {
+		t.Errorf("%d leases left after Close", n)
+	}
+	want += (leaseHotRequests + 1) * 40
+	if remain := b.scalar("SELECT remain_quota FROM tokens WHERE id = $1", tok.ID); remain != quota-want {
+		t.Errorf("remain %d after Close, want %d", remain, quota-want)
+	}
+	if s := b.scalar("SELECT count(*) FROM logs WHERE content LIKE '%lease lost%'"); s != 1 {
+		t.Errorf("%d rows note a lost lease", s)
+	}
+}
