@@ -419,13 +419,25 @@ func run() int {
 				if t.name == "c" && res.cpuOK {
 					g0, p0 = procTicks(g.pid), pgTicks(g.pgPid)
 				}
+				self0 := procTicks(os.Getpid())
 				r := runLoad(t, body, sc.stream, sc.conc, *duration)
+				if *verbose && r.ok > 0 {
+					// The bench process runs the load, the mock and the bare
+					// proxy: b's figure less a's is roughly the proxy's cost.
+					logf("  %s round %d %s: bench process cpu ms/req %.3f", sc.name, round+1, t.name,
+						float64(procTicks(os.Getpid())-self0)*(1000.0/clkTck)/float64(r.ok))
+				}
 				if t.name == "c" {
 					okC += int64(r.ok)
 					if res.cpuOK {
 						g1, p1 := procTicks(g.pid), pgTicks(g.pgPid)
 						res.cpuTicks += (g1 - g0) + (p1 - p0)
 						res.cpuReqs += r.ok + r.errs
+						if *verbose && r.ok+r.errs > 0 {
+							n := float64(r.ok + r.errs)
+							logf("  %s round %d: cpu ms/req gateway %.3f, PostgreSQL %.3f", sc.name, round+1,
+								float64(g1-g0)*(1000.0/clkTck)/n, float64(p1-p0)*(1000.0/clkTck)/n)
+						}
 					}
 				}
 				if *verbose {
