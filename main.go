@@ -170,7 +170,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		ChannelTestFrequency:   cfg.ChannelTestFrequency,
 		ChannelUpdateFrequency: cfg.ChannelUpdateFrequency,
 		PollingInterval:        cfg.PollingInterval,
-		NotifyFunc:             handlers.RootNotifier(pool),
+		NotifyFunc:             handlers.RootNotifier(pool, cipher),
 	})
 	if err != nil {
 		return err

@@ -116,7 +116,7 @@ func (a *testApp) giveAccessToken(t *testing.T, u queries.User) string {
 
 func (a *testApp) setOption(t *testing.T, key, value string) {
 	t.Helper()
-	if err := queries.New(a.pool).OptionUpsert(context.Background(), queries.OptionUpsertParams{Key: key, Value: value}); err != nil {
+	if err := queries.New(a.pool).OptionUpsert(context.Background(), queries.OptionUpsertParams{Key: key, Value: sealSetting(a.cipher, key, value)}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
+	"oneapi/keys"
 	"oneapi/queries"
 )
 
@@ -133,16 +134,12 @@ func (h *Handler) apiJobList(c echo.Context) error {
 // through the SMTP settings, for the background jobs (a channel disabled or
 // re-enabled by its test, as One API notifies root). With no SMTP server
 // configured, or no email address on root, it does nothing.
-func RootNotifier(pool *pgxpool.Pool) func(ctx context.Context, subject, body string) error {
+func RootNotifier(pool *pgxpool.Pool, cipher *keys.Cipher) func(ctx context.Context, subject, body string) error {
 	q := queries.New(pool)
 	return func(ctx context.Context, subject, body string) error {
-		rows, err := q.OptionList(ctx)
+		s, err := readSettings(ctx, q, cipher)
 		if err != nil {
-			return fmt.Errorf("load options: %w", err)
-		}
-		s := make(settings, len(rows))
-		for _, r := range rows {
-			s[r.Key] = r.Value
+			return err
 		}
 		if s.str("SMTPServer") == "" {
 			return nil

@@ -37,7 +37,7 @@ func newTestAppWith(t *testing.T, edit func(*Deps)) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testApp{e: e, pool: pool, state: st}
+	return &testApp{e: e, pool: pool, state: st, cipher: cipher}
 }
 
 // probeRecorder records the last channel tests the API enqueued.
@@ -215,7 +215,7 @@ func TestRootNotifier(t *testing.T) {
 	if _, err := q.UserCreate(ctx, queries.UserCreateParams{Username: "admin", Email: "admin@example.com", Role: roleAdmin, Status: statusEnabled, GroupName: "default"}); err != nil {
 		t.Fatal(err)
 	}
-	notify := RootNotifier(a.pool)
+	notify := RootNotifier(a.pool, a.cipher)
 	// No SMTP server configured: nothing to do, and no error.
 	if err := notify(ctx, "Channel disabled", "body"); err != nil {
 		t.Fatalf("without SMTP: %v", err)

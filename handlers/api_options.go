@@ -92,7 +92,7 @@ func (h *Handler) apiOptionUpdate(c echo.Context) error {
 	default:
 		return apiInvalid("unknown option %q", key)
 	}
-	if err := h.q.OptionUpsert(c.Request().Context(), queries.OptionUpsertParams{Key: key, Value: value}); err != nil {
+	if err := h.q.OptionUpsert(c.Request().Context(), queries.OptionUpsertParams{Key: key, Value: sealSetting(h.cipher, key, value)}); err != nil {
 		return err
 	}
 	h.apiReload(c, state.KindOptions, 0)

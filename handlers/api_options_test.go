@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"oneapi/queries"
 	"oneapi/state"
 )
 
@@ -66,9 +67,25 @@ func TestAPIOptions(t *testing.T) {
 	for _, k := range []string{"GitHubClientSecret", "TurnstileSecretKey", "SMTPToken"} {
 		mustAPI(t, a, http.MethodPut, "/api/option/", `{"key":"`+k+`","value":"`+secret+`"}`, root, nil)
 	}
-	var stored string
-	if err := a.pool.QueryRow(context.Background(), "SELECT value FROM options WHERE key = 'GitHubClientSecret'").Scan(&stored); err != nil || stored != secret {
-		t.Fatalf("secret stored = %q, %v", stored, err)
+	// ...and sealed at rest: a dump of the options table holds none of them.
+	var dump string
+	if err := a.pool.QueryRow(context.Background(), "SELECT string_agg(value, ' ') FROM options WHERE key IN ('GitHubClientSecret', 'TurnstileSecretKey', 'SMTPToken')").Scan(&dump); err != nil ||
+		strings.Contains(dump, secret) || strings.Count(dump, sealedPrefix) != 3 {
+		t.Fatalf("secrets stored as %q, %v", dump, err)
+	}
+	s, err := readSettings(context.Background(), queries.New(a.pool), a.cipher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"GitHubClientSecret", "TurnstileSecretKey", "SMTPToken"} {
+		if s.str(k) != secret {
+			t.Errorf("%s reads back as %q", k, s.str(k))
+		}
+	}
+	// A value stored in plain text before sealing still reads.
+	a.pool.Exec(context.Background(), "UPDATE options SET value = 'legacy-plain' WHERE key = 'SMTPToken'")
+	if s, err := readSettings(context.Background(), queries.New(a.pool), a.cipher); err != nil || s.str("SMTPToken") != "legacy-plain" {
+		t.Errorf("legacy plain secret: %q, %v", s.str("SMTPToken"), err)
 	}
 	raw := mustAPI(t, a, http.MethodGet, "/api/option", "", root, nil)
 	if strings.Contains(raw, secret) {

@@ -22,9 +22,10 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // testApp is the real Echo application on a fresh database.
 type testApp struct {
-	e     *echo.Echo
-	pool  *pgxpool.Pool
-	state *state.State
+	e      *echo.Echo
+	pool   *pgxpool.Pool
+	state  *state.State
+	cipher *keys.Cipher
 }
 
 func newTestApp(t *testing.T) *testApp {
@@ -43,7 +44,7 @@ func newTestApp(t *testing.T) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testApp{e: e, pool: pool, state: st}
+	return &testApp{e: e, pool: pool, state: st, cipher: cipher}
 }
 
 // do sends a request through the application and returns the recorded reply.

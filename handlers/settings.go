@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"oneapi/keys"
 	"oneapi/queries"
 	"oneapi/views"
 )
@@ -89,13 +91,40 @@ func settingDefOf(key string) (settingDef, bool) {
 type settings map[string]string
 
 func (h *Handler) loadSettings(ctx context.Context) (settings, error) {
-	rows, err := h.q.OptionList(ctx)
+	return readSettings(ctx, h.q, h.cipher)
+}
+
+// Secret settings (SMTP password, OAuth client secrets, Turnstile secret) are
+// sealed at rest with the cipher of channel keys, so a database dump holds no
+// usable secret. Values stored in plain text before still read, and are
+// sealed when next saved.
+const sealedPrefix = "sealed:v1:"
+
+func sealSetting(c *keys.Cipher, key, value string) string {
+	if value == "" || c == nil || !optionIsSecret(key) {
+		return value
+	}
+	return sealedPrefix + base64.StdEncoding.EncodeToString(c.Seal(value))
+}
+
+func readSettings(ctx context.Context, q *queries.Queries, c *keys.Cipher) (settings, error) {
+	rows, err := q.OptionList(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load options: %w", err)
 	}
 	s := make(settings, len(rows))
 	for _, r := range rows {
-		s[r.Key] = r.Value
+		v := r.Value
+		if sealed, ok := strings.CutPrefix(v, sealedPrefix); ok && c != nil {
+			raw, err := base64.StdEncoding.DecodeString(sealed)
+			if err == nil {
+				v, err = c.Open(raw)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("option %s: cannot decrypt (is ENCRYPTION_KEY the one it was saved with?): %w", r.Key, err)
+			}
+		}
+		s[r.Key] = v
 	}
 	return s, nil
 }
@@ -258,7 +287,7 @@ func (h *Handler) settingsUpdate(c echo.Context) error {
 func (h *Handler) saveSettings(ctx context.Context, values map[string]string) error {
 	return queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
 		for k, v := range values {
-			if err := q.OptionUpsert(ctx, queries.OptionUpsertParams{Key: k, Value: v}); err != nil {
+			if err := q.OptionUpsert(ctx, queries.OptionUpsertParams{Key: k, Value: sealSetting(h.cipher, k, v)}); err != nil {
 				return fmt.Errorf("save option %s: %w", k, err)
 			}
 		}
