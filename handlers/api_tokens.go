@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/labstack/echo/v4"
 
 	"oneapi/keys"
@@ -283,6 +284,16 @@ func (h *Handler) updateToken(ctx context.Context, userID, id int64, statusOnly 
 	now := time.Now()
 	var updated queries.Token
 	err := queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
+		// A node's quota lease on the token goes back first (before the
+		// token's row lock, in settlement's lock order): a lease returned
+		// after an absolute edit would raise the value set.
+		var returned int64
+		if !statusOnly {
+			var err error
+			if returned, err = q.LeaseRevoke(ctx, queries.LeaseRevokeParams{UserID: userID, TokenID: pgtype.Int8{Int64: id, Valid: true}}); err != nil {
+				return err
+			}
+		}
 		// The row lock holds back quota reservations for the moment of the
 		// update, so remain_quota written back is still the current one.
 		cur, err := q.TokenGetForUserForUpdate(ctx, queries.TokenGetForUserForUpdateParams{ID: id, UserID: userID})
@@ -292,6 +303,9 @@ func (h *Handler) updateToken(ctx context.Context, userID, id int64, statusOnly 
 		in := tokenInputFrom(cur)
 		if err := apply(&in); err != nil {
 			return err
+		}
+		if in.RemainQuota != nil && returned != 0 && *in.RemainQuota == cur.RemainQuota-returned {
+			in.RemainQuota = nil // the balance the client saw, sent back: keep the live one
 		}
 		p := queries.TokenUpdateParams{
 			ID: cur.ID, UserID: userID, Name: cur.Name, Status: cur.Status, ExpiresAt: cur.ExpiresAt,

@@ -202,6 +202,16 @@ func (h *Handler) adminUpdateUser(c echo.Context, target *queries.User, in userI
 	}
 	var u queries.User
 	err := queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
+		// Quota leases of the user's tokens go back first (before the row
+		// lock, in settlement's lock order): a lease returned after an
+		// absolute edit would raise the value set.
+		var returned int64
+		if in.Quota != nil {
+			var err error
+			if returned, err = q.LeaseRevoke(ctx, queries.LeaseRevokeParams{UserID: target.ID}); err != nil {
+				return err
+			}
+		}
 		// The quota is compared under the row lock: a reservation between
 		// reading it and writing it would otherwise be undone.
 		was, err := q.UserLockQuota(ctx, target.ID)
@@ -209,8 +219,8 @@ func (h *Handler) adminUpdateUser(c echo.Context, target *queries.User, in userI
 			return err
 		}
 		quota := was
-		if in.Quota != nil {
-			quota = *in.Quota
+		if in.Quota != nil && (returned == 0 || *in.Quota != was-returned) {
+			quota = *in.Quota // else: the balance the client saw, sent back: keep the live one
 		}
 		u, err = q.UserUpdate(ctx, queries.UserUpdateParams{
 			ID: target.ID, Username: in.Username, DisplayName: in.DisplayName, Email: in.Email,

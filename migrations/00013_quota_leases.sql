@@ -49,7 +49,37 @@ END
 $$;
 -- +goose StatementEnd
 
+-- quota_lease_revoke ends the leases of one token (p_token_id) or of all of
+-- a user's tokens (p_token_id NULL), gives what they hold back, and turns the
+-- reservation rows drawn from them into plain ones. An absolute quota edit
+-- calls it first, so a lease returned later cannot raise the value set.
+-- Returns what went back. Locks leases, then tokens, then users, the order
+-- settlement uses.
+-- +goose StatementBegin
+CREATE FUNCTION quota_lease_revoke(p_user_id bigint, p_token_id bigint)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    l     record;
+    total bigint := 0;
+BEGIN
+    FOR l IN DELETE FROM quota_leases
+              WHERE user_id = p_user_id AND (p_token_id IS NULL OR token_id = p_token_id)
+              RETURNING id, token_id, amount
+    LOOP
+        UPDATE reservations SET lease_id = NULL WHERE lease_id = l.id;
+        UPDATE tokens SET remain_quota = remain_quota + l.amount WHERE id = l.token_id;
+        total := total + l.amount;
+    END LOOP;
+    IF total <> 0 THEN
+        UPDATE users SET quota = quota + total WHERE id = p_user_id;
+    END IF;
+    RETURN total;
+END
+$$;
+-- +goose StatementEnd
+
 -- +goose Down
+DROP FUNCTION quota_lease_revoke;
 DROP FUNCTION quota_lease;
 ALTER TABLE reservations DROP COLUMN lease_id;
 DROP TABLE quota_leases;

@@ -83,3 +83,8 @@ FROM (SELECT unnest(@created_at::timestamptz[]) AS created_at, unnest(@user_ids:
              unnest(@is_streams::boolean[]) AS is_stream, unnest(@request_ids::text[]) AS request_id,
              unnest(@lease_ids::bigint[]) AS lease_id) d
 RETURNING id, request_id;
+
+-- name: LeaseRevoke :one
+-- Ends a token's leases (or all of a user's, with token_id NULL) before an
+-- absolute quota edit; returns what they gave back.
+SELECT quota_lease_revoke(@user_id::bigint, sqlc.narg(token_id)::bigint)::bigint AS returned;

@@ -8,6 +8,8 @@ package queries
 import (
 	"context"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const channelSettleMany = `-- name: ChannelSettleMany :exec
@@ -65,6 +67,24 @@ func (q *Queries) LeaseRelease(ctx context.Context, ids []int64) ([]LeaseRelease
 		return nil, err
 	}
 	return items, nil
+}
+
+const leaseRevoke = `-- name: LeaseRevoke :one
+SELECT quota_lease_revoke($1::bigint, $2::bigint)::bigint AS returned
+`
+
+type LeaseRevokeParams struct {
+	UserID  int64
+	TokenID pgtype.Int8
+}
+
+// Ends a token's leases (or all of a user's, with token_id NULL) before an
+// absolute quota edit; returns what they gave back.
+func (q *Queries) LeaseRevoke(ctx context.Context, arg LeaseRevokeParams) (int64, error) {
+	row := q.db.QueryRow(ctx, leaseRevoke, arg.UserID, arg.TokenID)
+	var returned int64
+	err := row.Scan(&returned)
+	return returned, err
 }
 
 const leaseSpend = `-- name: LeaseSpend :many

@@ -42,7 +42,7 @@ type lease struct {
 	avail               int64 // what new draws may take (settled draws give back what they did not use)
 	lastDraw            time.Time
 	retiring            bool // takes no new draws; released once its draws have settled
-	dead                bool // its row is gone (swept): its draws are billed to the token directly
+	dead                bool // its row is gone (revoked or swept): its draws are billed to the token directly
 	draws               map[*draw]struct{}
 }
 
@@ -191,7 +191,7 @@ func (m *Meter) apply(r flushResult) {
 		if m.current[l.tokenID] == l {
 			delete(m.current, l.tokenID)
 		}
-		m.log.Warn("quota lease was swept while this node held it; its requests are billed to the token directly", "lease_id", l.id)
+		m.log.Info("quota lease taken back (a quota edit, or the sweeper); its requests are billed to the token directly", "lease_id", l.id)
 	}
 	for d, id := range r.journaled {
 		d.journalID = id

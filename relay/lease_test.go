@@ -213,7 +213,7 @@ func TestLeaseCrashAndSweep(t *testing.T) {
 	if remain := b.scalar("SELECT remain_quota FROM tokens WHERE id = $1", tok.ID); remain != quota-want {
 		t.Errorf("remain %d after Close, want %d", remain, quota-want)
 	}
-	if s := b.scalar("SELECT count(*) FROM logs WHERE content LIKE '%lease lost%'"); s != 1 {
+	if s := b.scalar("SELECT count(*) FROM logs WHERE content LIKE '%quota lease was taken back%'"); s != 1 {
 		t.Errorf("%d rows note a lost lease", s)
 	}
 }

@@ -483,10 +483,11 @@ func (m *Meter) flush(batch []Settlement, plan *leasePlan) (flushResult, error) 
 				// Its lease is gone but its row was not swept yet: a
 				// reservation like any other.
 			case d != nil:
-				// Its lease was swept and returned to the token while this
-				// node could not reach the database: bill the token now.
+				// Its lease was taken back and returned to the token (an
+				// absolute quota edit, or the sweeper while this node could
+				// not reach the database): bill the token now.
 				s.Reserved = 0
-				s.Content = joinNote(s.Content, "quota lease lost while the node was cut off; billed at settlement")
+				s.Content = joinNote(s.Content, "its quota lease was taken back (a quota edit, or the sweeper); billed at settlement")
 			case !live[rowID]:
 				// The reservation vanished without being swept: its commit
 				// was lost in a database crash (reservations commit
