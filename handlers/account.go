@@ -165,7 +165,7 @@ func (h *Handler) accountView(c echo.Context, u *queries.User) (views.AccountVie
 		Email:       u.Email,
 		EmailVerify: opts.EmailVerify,
 		Token:       views.AccessTokenView{Prefix: u.AccessTokenPrefix},
-		InviteLink:  h.publicURL(c) + "/register?aff=" + code,
+		InviteLink:  h.publicURL(c, s) + "/register?aff=" + code,
 		Invitees:    invitees,
 		TopUp:       views.TopUpView{Quota: u.Quota},
 		Links: views.LinksView{

@@ -165,6 +165,10 @@ func (c *client) do(method, path string, body io.Reader, header ...string) *http
 	req := httptest.NewRequest(method, path, body)
 	req.RemoteAddr = net.JoinHostPort(c.ip, "40000")
 	for i := 0; i+1 < len(header); i += 2 {
+		if strings.EqualFold(header[i], "Host") {
+			req.Host = header[i+1] // what the server sees as the Host header
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	for _, ck := range c.cookies {

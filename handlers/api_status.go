@@ -50,7 +50,7 @@ func (h *Handler) apiStatus(c echo.Context) error {
 		SystemName:        s.str("SystemName"),
 		Logo:              s.str("Logo"),
 		FooterHTML:        s.str("Footer"),
-		ServerAddress:     h.publicURL(c),
+		ServerAddress:     h.publicURL(c, s),
 		TopUpLink:         s.str("TopUpLink"),
 		ChatLink:          s.str("ChatLink"),
 		QuotaPerUnit:      o.QuotaPerUnit,

@@ -45,7 +45,7 @@ var oidcCache sync.Map // string -> *openidConnect.Provider
 // oauthProvider builds the provider named name from the current settings, or
 // answers 404 when it is turned off.
 func (h *Handler) oauthProvider(c echo.Context, s settings, name string) (goth.Provider, error) {
-	callback := h.publicURL(c) + "/oauth/" + name + "/callback"
+	callback := h.publicURL(c, s) + "/oauth/" + name + "/callback"
 	off := echo.NewHTTPError(http.StatusNotFound, "this sign-in method is not enabled")
 	o := s.signInView()
 	switch name {

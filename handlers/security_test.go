@@ -351,6 +351,20 @@ func TestPasswordResetAnswersAlike(t *testing.T) {
 		if !strings.HasPrefix(link, "https://gw.example.org/reset/confirm?") {
 			t.Errorf("link %q", link)
 		}
+		// The OAuth callback and the advertised address follow it too, not Host.
+		a.setOption(t, "GitHubOAuthEnabled", "true")
+		a.setOption(t, "GitHubClientId", "Iv1.test")
+		a.setOption(t, "GitHubClientSecret", "gh-secret")
+		rec := c.get("/oauth/github", "Host", "evil.example")
+		if loc := rec.Header().Get("Location"); !strings.Contains(loc, url.QueryEscape("https://gw.example.org/oauth/github/callback")) || strings.Contains(loc, "evil.example") {
+			t.Errorf("OAuth redirect with a forged Host: %d %q", rec.Code, loc)
+		}
+		if err := a.state.ReloadAll(context.Background()); err != nil { // as the listener would
+			t.Fatal(err)
+		}
+		if _, res := c.api(http.MethodGet, "/api/status", nil, "Host", "evil.example"); !strings.Contains(string(res.Data), `"server_address":"https://gw.example.org"`) {
+			t.Errorf("status with a forged Host: %s", res.Data)
+		}
 	})
 }
 

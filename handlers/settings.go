@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -43,6 +44,8 @@ type settingDef struct {
 
 // authSettingDefs is every option issue #4 owns, in page order.
 var authSettingDefs = []settingDef{
+	{"ServerAddress", kindText, "", "Server", "Public address", "Where users reach this console, e.g. https://gw.example.com: the base of OAuth callbacks, invite and mailed links (FRONTEND_BASE_URL overrides it). Unset, links follow the request's Host header, which a client can forge."},
+
 	{"RegisterEnabled", kindBool, "true", "Registration", "Allow new accounts", "When off, only administrators create accounts."},
 	{"PasswordRegisterEnabled", kindBool, "true", "Registration", "Allow registration with a password", "When off, new accounts come only through GitHub, OpenID Connect or Lark."},
 	{"EmailVerificationEnabled", kindBool, "false", "Registration", "Require email verification", "A code is mailed to the address before the account is created."},
@@ -207,6 +210,13 @@ func validateSetting(d settingDef, v string) (string, error) {
 	if d.Key == "OidcWellKnown" && v != "" && !strings.HasPrefix(v, "https://") && !strings.HasPrefix(v, "http://") {
 		return "", fmt.Errorf("%s: want an http(s) URL", d.Key)
 	}
+	if d.Key == "ServerAddress" && v != "" {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return "", fmt.Errorf("%s: want an http(s) address such as https://gw.example.com", d.Key)
+		}
+		v = strings.TrimRight(v, "/")
+	}
 	return v, nil
 }
 
@@ -220,7 +230,7 @@ func (h *Handler) settingsPage(c echo.Context) error {
 }
 
 func (h *Handler) settingsView(c echo.Context, s settings, errs map[string]string) views.SettingsView {
-	v := views.SettingsView{Layout: h.layout(c, "Settings"), Errors: errs, CallbackBase: h.publicURL(c)}
+	v := views.SettingsView{Layout: h.layout(c, "Settings"), Errors: errs, CallbackBase: h.publicURL(c, s)}
 	for _, d := range authSettingDefs {
 		f := views.SettingField{Key: d.Key, Section: d.Section, Label: d.Label, Help: d.Help}
 		switch d.Kind {
@@ -296,10 +306,12 @@ func (h *Handler) saveSettings(ctx context.Context, values map[string]string) er
 }
 
 // publicURL is the console's address as the outside world sees it:
-// FRONTEND_BASE_URL, or the request's scheme and host.
-func (h *Handler) publicURL(c echo.Context) string {
-	if h.baseURL != "" {
-		return h.baseURL
+// FRONTEND_BASE_URL, else the ServerAddress option, else (neither set) the
+// request's scheme and host, which a client can forge: set one of the two
+// before turning on OAuth sign-in or sharing invite links.
+func (h *Handler) publicURL(c echo.Context, s settings) string {
+	if base := h.mailBaseURL(s); base != "" {
+		return base
 	}
 	return c.Scheme() + "://" + c.Request().Host
 }
