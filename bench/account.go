@@ -18,6 +18,7 @@ type ledger struct {
 	logQuota  int64 // sum(quota) of those rows
 	reqCount  int64 // users.request_count of root
 	usedQuota int64 // users.used_quota of root
+	balance   int64 // users.quota + used_quota of root: constant once every reservation and lease is settled
 }
 
 type accountant struct {
@@ -97,7 +98,7 @@ func (a *accountant) read() (ledger, error) {
 	if err := a.conn.QueryRow(ctx, "SELECT count(*), coalesce(sum(quota),0)::bigint FROM logs WHERE type = 2").Scan(&l.logRows, &l.logQuota); err != nil {
 		return l, fmt.Errorf("query logs: %w", err)
 	}
-	if err := a.conn.QueryRow(ctx, "SELECT request_count::bigint, used_quota::bigint FROM users WHERE username = 'root'").Scan(&l.reqCount, &l.usedQuota); err != nil {
+	if err := a.conn.QueryRow(ctx, "SELECT request_count::bigint, used_quota::bigint, (quota + used_quota)::bigint FROM users WHERE username = 'root'").Scan(&l.reqCount, &l.usedQuota, &l.balance); err != nil {
 		return l, fmt.Errorf("query users: %w", err)
 	}
 	return l, nil
@@ -143,6 +144,7 @@ func (a *accountant) compare(l ledger, okC int64) (bool, string) {
 		logQuota:  l.logQuota - a.base.logQuota,
 		reqCount:  l.reqCount - a.base.reqCount,
 		usedQuota: l.usedQuota - a.base.usedQuota,
+		balance:   l.balance - a.base.balance,
 	}
 	countsOK := d.mockGW == okC && d.logRows == okC && d.reqCount == okC
 	msg := fmt.Sprintf("MISMATCH ok=%d mock=%d rows=%d request_count=%d", okC, d.mockGW, d.logRows, d.reqCount)
@@ -153,6 +155,6 @@ func (a *accountant) compare(l ledger, okC int64) (bool, string) {
 		return false, msg + " quota unchecked"
 	}
 	want := okC * a.perReq
-	msg += fmt.Sprintf(" quota want=%d logs=%d used=%d", want, d.logQuota, d.usedQuota)
-	return countsOK && d.logQuota == want && d.usedQuota == want, msg
+	msg += fmt.Sprintf(" quota want=%d logs=%d used=%d balance drift=%d", want, d.logQuota, d.usedQuota, d.balance)
+	return countsOK && d.logQuota == want && d.usedQuota == want && d.balance == 0, msg
 }
