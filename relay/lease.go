@@ -93,8 +93,10 @@ func (m *Meter) drawLease(r Reservation) *draw {
 		h.since, h.n = now, 0
 	}
 	h.n++
-	amount := min(max(r.Quota, 1)*leaseRequests, leaseMaxQuota)
-	if h.n < leaseHotRequests || now.Before(h.refusedUntil) || m.acquiring[r.TokenID] || amount < r.Quota*leaseMinRequests {
+	// (Written so that no estimate, however large, can overflow.)
+	tooBig := r.Quota > leaseMaxQuota/leaseMinRequests
+	amount := min(max(r.Quota, 1), leaseMaxQuota/leaseRequests) * leaseRequests
+	if h.n < leaseHotRequests || now.Before(h.refusedUntil) || m.acquiring[r.TokenID] || tooBig {
 		m.smu.Unlock()
 		return nil
 	}

@@ -12,12 +12,22 @@ import "math"
 // modelRatio × groupRatio), and at least 1 for a priced model.
 func Quota(promptTokens, completionTokens int, modelRatio, completionRatio, groupRatio float64) int64 {
 	ratio := modelRatio * groupRatio
-	q := int64(math.Ceil((float64(promptTokens) + float64(completionTokens)*completionRatio) * ratio))
+	f := math.Ceil((float64(promptTokens) + float64(completionTokens)*completionRatio) * ratio)
+	if f >= maxQuota {
+		// An absurd max_tokens must not wrap around to a tiny reservation:
+		// saturate, so that no balance covers it.
+		return maxQuota
+	}
+	q := int64(f)
 	if ratio != 0 && q <= 0 {
 		q = 1
 	}
 	return q
 }
+
+// maxQuota is what any request can cost at most: far beyond every balance,
+// and small enough that sums of a few of them do not overflow.
+const maxQuota = 1 << 60
 
 // Defaults for the settings of this package, under One API's option keys.
 const (
