@@ -28,7 +28,7 @@ const (
 	leaseMaxQuota    = 500_000                // but no more than this (1 USD at the default QuotaPerUnit),
 	leaseMinRequests = 8                      // and at least this many, or the token is not leased
 	leaseHeadroom    = 4                      // ...and needs this many times that left on the token and user
-	leaseIdle        = time.Second            // an unused lease is released after this
+	leaseIdle        = 250 * time.Millisecond // an unused lease is released after this
 	leaseRefused     = time.Second            // after a refused lease, wait this long before asking again
 	leaseHeartbeat   = time.Second            // how often an idle node renews its leases
 	leaseStaleAfter  = 2 * time.Minute        // a lease not renewed this long is the sweeper's
