@@ -81,11 +81,21 @@ type State struct {
 
 	routes  atomic.Pointer[Routes]
 	options atomic.Pointer[Options]
+
+	// tokenMisses bounds the database lookups of keys not in memory.
+	tokenMisses chan struct{}
 }
+
+// maxTokenMisses is how many lookups of unknown keys may run at once. Memory
+// is kept whole by the listener, so a miss is almost always a made-up key;
+// the lookup only covers a key created on another node a moment before its
+// NOTIFY arrives. A flood of made-up keys thus costs at most this many
+// queries in flight, and the rest are answered as unknown at once.
+const maxTokenMisses = 4
 
 // New loads everything once.
 func New(ctx context.Context, pool *pgxpool.Pool, cipher *keys.Cipher, log *slog.Logger) (*State, error) {
-	s := &State{pool: pool, q: queries.New(pool), cipher: cipher, log: log}
+	s := &State{pool: pool, q: queries.New(pool), cipher: cipher, log: log, tokenMisses: make(chan struct{}, maxTokenMisses)}
 	if err := s.ReloadAll(ctx); err != nil {
 		return nil, err
 	}
@@ -126,6 +136,12 @@ func (s *State) Token(ctx context.Context, hash [32]byte) (*Token, error) {
 	s.mu.RUnlock()
 	if t != nil {
 		return t, nil
+	}
+	select {
+	case s.tokenMisses <- struct{}{}:
+		defer func() { <-s.tokenMisses }()
+	default:
+		return nil, pgx.ErrNoRows
 	}
 	row, err := s.q.TokenGetByKeyHash(ctx, hash[:])
 	if err != nil {
