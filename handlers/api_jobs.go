@@ -21,6 +21,8 @@ type JobQueue interface {
 	// EnqueueChannelProbes enqueues a test of each channel and returns how
 	// many were enqueued (a channel whose test is already pending is skipped).
 	EnqueueChannelProbes(ctx context.Context, ids []int64) (int, error)
+	// ChannelProbesPending is how many channel tests are still to run.
+	ChannelProbesPending(ctx context.Context) (int, error)
 }
 
 // apiChannelProbeAll is GET /api/channel/test, One API's "test all

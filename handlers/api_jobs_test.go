@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"oneapi/keys"
@@ -40,19 +39,6 @@ func newTestAppWith(t *testing.T, edit func(*Deps)) *testApp {
 	return &testApp{e: e, pool: pool, state: st, cipher: cipher}
 }
 
-// probeRecorder records the last channel tests the API enqueued.
-type probeRecorder struct {
-	mu  sync.Mutex
-	ids []int64
-}
-
-func (f *probeRecorder) EnqueueChannelProbes(_ context.Context, ids []int64) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.ids = append([]int64(nil), ids...)
-	return len(ids), nil
-}
-
 func TestSlaveRedirectsConsole(t *testing.T) {
 	a := newTestAppWith(t, func(d *Deps) { d.ConsoleRedirectURL = "https://console.example.com/" })
 	tests := []struct {
@@ -77,7 +63,7 @@ func TestSlaveRedirectsConsole(t *testing.T) {
 }
 
 func TestAPIChannelProbeAll(t *testing.T) {
-	jq := &probeRecorder{}
+	jq := &probeQueue{}
 	a := newTestAppWith(t, func(d *Deps) { d.Jobs = jq })
 	_, admin := apiTestUser(t, a, "admin", roleAdmin)
 	_, user := apiTestUser(t, a, "user", roleUser)

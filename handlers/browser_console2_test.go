@@ -21,7 +21,8 @@ func TestBrowserResources(t *testing.T) {
 	findChromium(t)
 	const upstreamKey = "sk-browser-upstream-key-0123456789"
 	up := newFakeUpstream(t, upstreamKey)
-	a := newAccountApp(t, func(d *Deps) { d.Jobs = &probeQueue{} })
+	jobs := &probeQueue{}
+	a := newAccountApp(t, func(d *Deps) { d.Jobs = jobs })
 	root := a.createUser(t, userOpts{Username: "root", Password: "root-pass-2024", Role: roleRoot, Quota: 12_500_000})
 	ctx := context.Background()
 	q := queries.New(a.pool)
@@ -70,6 +71,19 @@ func TestBrowserResources(t *testing.T) {
 		t.Error("the channel page shows the upstream key")
 	}
 	b.shot("console2-02-channels")
+
+	t.Log("test all: the table refreshes by itself until the tests have run")
+	b.run(chromedp.Click(chromedp.CSS(`[data-testid="channel-probe-all"]`)))
+	b.waitFor(`[data-testid="flash"]`)
+	if _, err := a.pool.Exec(ctx, "UPDATE channels SET response_time_ms = 4321"); err != nil { // a test ran on some node
+		t.Fatal(err)
+	}
+	jobs.finish()
+	for deadline := time.Now().Add(10 * time.Second); b.text(`[data-testid="channel-response-time"]`) != "4321 ms"; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the table did not refresh after test all: response time %q", b.text(`[data-testid="channel-response-time"]`))
+		}
+	}
 	b.run(chromedp.Click(chromedp.CSS(`[data-testid="channel-edit"]`)))
 	b.waitFor(`[data-testid="channel-form"]`)
 	if v := get(b, chromedp.Value(chromedp.CSS(`[data-testid="channel-key"]`))); v != "" {

@@ -3,6 +3,7 @@ package handlers
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -78,7 +79,7 @@ func (h *Handler) channelList(c echo.Context) error {
 		v.Channels = append(v.Channels, h.channelRowView(channelView(r), r.Type))
 	}
 	if wantsPartial(c, "channel-table") {
-		return render(c, http.StatusOK, views.ChannelTable(v))
+		return render(c, h.channelPollStatus(c), views.ChannelTable(v))
 	}
 	return render(c, http.StatusOK, views.ChannelsPage(v))
 }
@@ -302,10 +303,38 @@ func (h *Handler) channelProbeAll(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	msg := fmt.Sprintf("%d channel tests enqueued (%d channels); reload the page to see the results.", n, len(ids))
 	if isHTMX(c) {
-		return render(c, http.StatusOK, views.Flash(views.FlashView{Message: msg}))
+		// The flash carries a poller that refreshes the table, on the page
+		// and filters being viewed, until the tests have run.
+		msg := fmt.Sprintf("%d channel tests enqueued (%d channels); the table updates as they finish.", n, len(ids))
+		return render(c, http.StatusOK, views.ProbeAllStarted(views.FlashView{Message: msg}, channelPollURL(c)))
 	}
-	h.setFlash(c, msg)
+	h.setFlash(c, fmt.Sprintf("%d channel tests enqueued (%d channels); reload the page to see the results.", n, len(ids)))
 	return redirect(c, "/channels")
+}
+
+// channelPollURL is the channel list the browser shows (htmx sends it as
+// HX-Current-URL), as a poll; only its query is taken from the header.
+func channelPollURL(c echo.Context) string {
+	q := url.Values{}
+	if u, err := url.Parse(c.Request().Header.Get("HX-Current-URL")); err == nil && u.Path == "/channels" {
+		q = u.Query()
+	}
+	q.Set("poll", "1")
+	return "/channels?" + q.Encode()
+}
+
+// statusStopPolling tells htmx to stop polling (and still swap the answer).
+const statusStopPolling = 286
+
+// channelPollStatus is 200 while channel tests are still to run, then 286.
+func (h *Handler) channelPollStatus(c echo.Context) int {
+	if c.QueryParam("poll") != "1" || h.jobs == nil {
+		return http.StatusOK
+	}
+	n, err := h.jobs.ChannelProbesPending(c.Request().Context())
+	if err != nil || n > 0 {
+		return http.StatusOK
+	}
+	return statusStopPolling
 }

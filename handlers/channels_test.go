@@ -293,6 +293,26 @@ func TestChannelProbePage(t *testing.T) {
 		t.Errorf("enqueued %v", jobs.ids)
 	}
 	jobs.mu.Unlock()
+
+	// The flash polls the table being viewed until the tests have run.
+	rec = c.post("/channels/probe-all", nil, append(htmx("flash"), "HX-Current-URL", "http://console.example/channels?q=PRIM&p=1")...)
+	if !strings.Contains(rec.Body.String(), `hx-get="/channels?p=1&amp;poll=1&amp;q=PRIM"`) || testids(rec.Body.String(), "channel-poller") != 1 {
+		t.Fatalf("test all flash without a poller of the viewed table: %s", rec.Body)
+	}
+	poll := func() int {
+		rec := c.get("/channels?p=1&poll=1&q=PRIM", htmx("channel-table")...)
+		if testids(rec.Body.String(), "channel-table") != 1 {
+			t.Errorf("poll answered no table: %s", rec.Body)
+		}
+		return rec.Code
+	}
+	if code := poll(); code != http.StatusOK {
+		t.Errorf("poll while tests run = %d, want 200", code)
+	}
+	jobs.finish()
+	if code := poll(); code != statusStopPolling {
+		t.Errorf("poll once the tests ran = %d, want 286", code)
+	}
 }
 
 func TestChannelProbeAllWithoutJobs(t *testing.T) {

@@ -38,15 +38,29 @@ func htmx(target string) []string {
 
 // probeQueue records the channel tests the console enqueues.
 type probeQueue struct {
-	mu  sync.Mutex
-	ids []int64
+	mu      sync.Mutex
+	ids     []int64
+	pending int // tests "still to run": raised by Enqueue, lowered by the test
 }
 
 func (f *probeQueue) EnqueueChannelProbes(_ context.Context, ids []int64) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.ids = append(f.ids, ids...)
+	f.pending += len(ids)
 	return len(ids), nil
+}
+
+func (f *probeQueue) ChannelProbesPending(context.Context) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pending, nil
+}
+
+func (f *probeQueue) finish() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pending = 0
 }
 
 func TestConsole2Guards(t *testing.T) {

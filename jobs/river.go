@@ -186,6 +186,12 @@ func (r *River) EnqueueChannelProbes(ctx context.Context, ids []int64) (int, err
 	return r.insertMany(ctx, params)
 }
 
+// ChannelProbesPending is how many channel tests are still to run.
+func (r *River) ChannelProbesPending(ctx context.Context) (int, error) {
+	n, err := r.q.JobsUnfinished(ctx, ChannelProbeArgs{}.Kind())
+	return int(n), err
+}
+
 // enqueueChannelBalances is EnqueueChannelProbes for balance updates.
 func (r *River) enqueueChannelBalances(ctx context.Context, ids []int64) (int, error) {
 	params := make([]river.InsertManyParams, len(ids))

@@ -38,3 +38,8 @@ WHERE (@kind::text = '' OR kind = @kind::text)
   AND (@state::text = '' OR state::text = @state::text)
 ORDER BY id DESC
 LIMIT @max_rows;
+
+-- name: JobsUnfinished :one
+-- How many jobs of a kind are still to run, e.g. the tests of a "test all".
+SELECT count(*) FROM river_job
+WHERE kind = @kind::text AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled');

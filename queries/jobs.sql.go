@@ -140,6 +140,19 @@ func (q *Queries) JobListRecent(ctx context.Context, arg JobListRecentParams) ([
 	return items, nil
 }
 
+const jobsUnfinished = `-- name: JobsUnfinished :one
+SELECT count(*) FROM river_job
+WHERE kind = $1::text AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
+`
+
+// How many jobs of a kind are still to run, e.g. the tests of a "test all".
+func (q *Queries) JobsUnfinished(ctx context.Context, kind string) (int64, error) {
+	row := q.db.QueryRow(ctx, jobsUnfinished, kind)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const logDeleteConsumeBefore = `-- name: LogDeleteConsumeBefore :execrows
 DELETE FROM logs
 WHERE id IN (SELECT id FROM logs WHERE type = 2 AND created_at < $1::timestamptz ORDER BY id LIMIT $2)
