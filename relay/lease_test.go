@@ -4,12 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"oneapi/keys"
+	"oneapi/queries"
 	"oneapi/state"
 )
 
@@ -232,4 +237,120 @@ func TestLeaseCrashAndSweep(t *testing.T) {
 	if s := b.scalar("SELECT count(*) FROM logs WHERE content LIKE '%quota lease was taken back%'"); s != 1 {
 		t.Errorf("%d rows note a lost lease", s)
 	}
+}
+
+// TestLeaseConservationUnderChaos: two nodes serve one busy token while the
+// sweeper takes everything it can and quota edits revoke leases at random.
+// Whatever interleaving happens, no quota is created or lost: the token's and
+// the user's balance plus what they used stay what they were, and every used
+// unit has its log row.
+func TestLeaseConservationUnderChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos run")
+	}
+	b := setup(t)
+	ctx := context.Background()
+	const quota = 10_000_000
+	key := b.token(tokenOpts{quota: quota})
+	tok, _ := b.st.Token(ctx, [32]byte(keys.Hash(key)))
+	other, err := NewMeter(ctx, b.pool, slog.New(slog.NewTextHandler(io.Discard, nil)), "node-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	meters := []*Meter{b.meter, other}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var served, refused atomic.Int64
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				m := meters[rng.IntN(2)]
+				id := fmt.Sprintf("w%d-%d", w, i)
+				est := int64(50 + rng.IntN(100))
+				tk, err := m.Reserve(ctx, Reservation{UserID: tok.UserID, TokenID: tok.ID, Model: "gpt-4o-mini", Quota: est, RequestID: id})
+				if err != nil {
+					refused.Add(1)
+					continue
+				}
+				if rng.IntN(40) == 0 {
+					time.Sleep(journalAfter + 30*time.Millisecond) // long enough to be journaled
+				} else {
+					time.Sleep(time.Duration(rng.IntN(2000)) * time.Microsecond)
+				}
+				ok := rng.IntN(10) > 0
+				cost := int64(0)
+				if ok {
+					cost = int64(rng.IntN(200)) // may exceed the estimate
+					served.Add(1)
+				}
+				m.Settle(Settlement{Ticket: tk, Reserved: est, Quota: cost, UserID: tok.UserID, TokenID: tok.ID, Served: ok, RequestID: id})
+			}
+		}(w)
+	}
+	chaos := func(every time.Duration, f func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(every):
+					f()
+				}
+			}
+		}()
+	}
+	chaos(700*time.Millisecond, func() { // the sweeper, as if every node had died
+		if _, err := b.meter.SweepStale(ctx, -time.Second); err != nil {
+			t.Error(err)
+		}
+	})
+	chaos(150*time.Millisecond, func() { // an admin setting the token's quota takes its leases back
+		if _, err := b.q.LeaseRevoke(ctx, queries.LeaseRevokeParams{UserID: tok.UserID, TokenID: pgtype.Int8{Int64: tok.ID, Valid: true}}); err != nil {
+			t.Error(err)
+		}
+	})
+	time.Sleep(2 * time.Second)
+	close(stop)
+	wg.Wait()
+	other.Close()
+	b.meter.Close()
+	// What a node left (a lease holding an unsettled draw, say) is the sweeper's.
+	sweeper, err := NewMeter(ctx, b.pool, slog.New(slog.NewTextHandler(io.Discard, nil)), "sweeper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sweeper.Close()
+	if _, err := sweeper.SweepStale(ctx, -time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	if n := b.scalar("SELECT (SELECT count(*) FROM quota_leases) + (SELECT count(*) FROM reservations)"); n != 0 {
+		t.Errorf("%d leases and reservations left", n)
+	}
+	used := b.scalar("SELECT used_quota FROM tokens WHERE id = $1", tok.ID)
+	if remain := b.scalar("SELECT remain_quota FROM tokens WHERE id = $1", tok.ID); remain+used != quota {
+		t.Errorf("token: remain %d + used %d = %d, want %d", remain, used, remain+used, quota)
+	}
+	if q, u := b.scalar("SELECT quota FROM users WHERE id = $1", tok.UserID), b.scalar("SELECT used_quota FROM users WHERE id = $1", tok.UserID); q+u != 1_000_000_000 || u != used {
+		t.Errorf("user: quota %d + used %d, token used %d", q, u, used)
+	}
+	if logged := b.scalar("SELECT coalesce(sum(quota), 0)::bigint FROM logs WHERE type = 2"); logged != used {
+		t.Errorf("log rows bill %d, used %d", logged, used)
+	}
+	if rows, rc := b.scalar("SELECT count(*) FROM logs WHERE type = 2"), b.scalar("SELECT request_count FROM users WHERE id = $1", tok.UserID); rows != rc || rows < served.Load()/2 {
+		t.Errorf("%d log rows, request_count %d, %d served", rows, rc, served.Load())
+	}
+	leases := b.scalar("SELECT count(*) FROM logs WHERE type = $1", LogTypeSystem)
+	t.Logf("served %d, refused %d, used %d, swept leases %d", served.Load(), refused.Load(), used, leases)
 }
