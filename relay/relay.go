@@ -161,7 +161,15 @@ func (s *Server) attempt(w http.ResponseWriter, r *http.Request, rid string, ch 
 	defer cancel()
 	hreq, err := a.NewRequest(ctx, &ch.Channel, areq)
 	if err != nil {
-		return outcome{err: &adaptor.UpstreamError{Status: http.StatusBadGateway, Message: adaptor.Redact(err.Error(), ch.Key), Class: adaptor.ClassRetry}}
+		// An adaptor says what kind of failure it is (a request its
+		// provider cannot take is the client's); anything else is this
+		// channel's, and another may do.
+		var ue *adaptor.UpstreamError
+		if !errors.As(err, &ue) {
+			ue = &adaptor.UpstreamError{Status: http.StatusBadGateway, Message: err.Error(), Class: adaptor.ClassRetry}
+		}
+		ue.Message = adaptor.Redact(ue.Message, ch.Key)
+		return outcome{err: ue}
 	}
 	resp, err := s.client.Do(hreq)
 	if err != nil {
