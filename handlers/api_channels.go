@@ -100,6 +100,17 @@ func channelInputFrom(r queries.Channel) channelInput {
 	}
 }
 
+// servedType refuses a channel type no adaptor serves yet: such a channel
+// could only fail every request sent to it. (A channel stored with one stays
+// editable.)
+func servedType(typ int) error {
+	if adaptor.For(typ) != nil {
+		return nil
+	}
+	t, _ := adaptor.TypeByID(typ)
+	return invalidField("type", "%s channels are not supported yet; if the provider offers an OpenAI-compatible endpoint, use the OpenAI type (or \"Custom\") with that base URL", t.Name)
+}
+
 // validate checks and normalises in, and returns its keys: one per line on
 // create (One API makes a channel per key), at most one on update, where no
 // key keeps the stored one.
@@ -107,6 +118,11 @@ func (in *channelInput) validate(create bool) ([]string, error) {
 	t, ok := adaptor.TypeByID(in.Type)
 	if !ok {
 		return nil, invalidField("type", "unknown channel type %d", in.Type)
+	}
+	if create {
+		if err := servedType(in.Type); err != nil {
+			return nil, err
+		}
 	}
 	in.Name = strings.TrimSpace(in.Name)
 
@@ -327,6 +343,11 @@ func (h *Handler) updateChannel(ctx context.Context, id int64, apply func(*chann
 		chKeys, err := in.validate(false)
 		if err != nil {
 			return err
+		}
+		if in.Type != int(cur.Type) {
+			if err := servedType(in.Type); err != nil {
+				return err
+			}
 		}
 		p := queries.ChannelUpdateParams{
 			ID: cur.ID, Type: int32(in.Type), Name: in.Name, BaseURL: in.BaseURL, Models: in.Models,

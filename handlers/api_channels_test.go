@@ -272,12 +272,19 @@ func TestAPIChannelMultiKey(t *testing.T) {
 		}
 	}
 
-	// A JSON key (a service account) is one key however many lines it has.
+	// A JSON key (a service account, say) is one key however many lines it has.
 	sa := "{\n  \"type\": \"service_account\",\n  \"private_key\": \"x\"\n}"
-	body, _ = json.Marshal(map[string]any{"type": 42, "key": sa, "models": "gemini-pro", "base_url": "https://vertex.example.com"})
+	body, _ = json.Marshal(map[string]any{"type": 8, "key": sa, "models": "gemini-pro", "base_url": "https://vertex.example.com"})
 	mustAPI(t, a, http.MethodPost, "/api/channel/", string(body), admin, &created)
 	if len(created) != 1 || a.state.Routes().Channel(created[0].ID).Key != strings.TrimSpace(sa) {
 		t.Errorf("JSON key split: %+v", created)
+	}
+
+	// A type no adaptor serves yet is refused rather than stored to fail
+	// every request.
+	body, _ = json.Marshal(map[string]any{"type": 42, "key": sa, "models": "gemini-pro"})
+	if code, r, _ := apiCall(t, a, http.MethodPost, "/api/channel/", string(body), admin); code != http.StatusUnprocessableEntity || !strings.Contains(r.Message, "not supported yet") {
+		t.Errorf("unsupported type = %d %q", code, r.Message)
 	}
 }
 

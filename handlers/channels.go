@@ -26,7 +26,7 @@ func channelTypeViews() []views.ChannelTypeView {
 	ts := adaptor.Types()
 	out := make([]views.ChannelTypeView, 0, len(ts))
 	for _, t := range ts {
-		out = append(out, views.ChannelTypeView{ID: t.ID, Name: t.Name, BaseURL: t.BaseURL})
+		out = append(out, views.ChannelTypeView{ID: t.ID, Name: t.Name, BaseURL: t.BaseURL, Supported: adaptor.For(t.ID) != nil})
 	}
 	return out
 }
