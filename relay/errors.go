@@ -58,9 +58,12 @@ func fromUpstream(ue *adaptor.UpstreamError) *apiError {
 	switch {
 	case status == 0:
 		status = http.StatusBadGateway
-	case status == http.StatusUnauthorized, status == http.StatusForbidden:
-		// The channel's key failed, not the caller's.
+	case status == http.StatusUnauthorized, status == http.StatusForbidden, ue.Class == adaptor.ClassDisable:
+		// The channel's key failed (Gemini says so with a 400), not the caller's.
 		status = http.StatusBadGateway
+	case status == 529 || status > 599:
+		// Non-standard (Anthropic's 529 "overloaded"): say it in HTTP's terms.
+		status = http.StatusServiceUnavailable
 	}
 	typ := ue.Type
 	if typ == "" {

@@ -116,6 +116,7 @@ type channelOpts struct {
 	models, mapping, systemPrompt, groups string
 	priority                              int64
 	weight                                int32
+	typ                                   int32 // 0: OpenAI (1)
 }
 
 func (b *bundle) channel(baseURL string, o channelOpts) int64 {
@@ -126,8 +127,11 @@ func (b *bundle) channel(baseURL string, o channelOpts) int64 {
 	if o.groups == "" {
 		o.groups = "default"
 	}
+	if o.typ == 0 {
+		o.typ = 1
+	}
 	ch, err := b.q.ChannelCreate(context.Background(), queries.ChannelCreateParams{
-		Type: 1, Name: "c", KeyCiphertext: b.cipher.Seal("sk-upstream-secret-key-000"), KeyHint: "…0000",
+		Type: o.typ, Name: "c", KeyCiphertext: b.cipher.Seal("sk-upstream-secret-key-000"), KeyHint: "…0000",
 		BaseURL: baseURL, Models: o.models, ModelMapping: o.mapping, Groups: o.groups,
 		Priority: o.priority, Weight: o.weight, Status: state.StatusEnabled, SystemPrompt: o.systemPrompt,
 	})

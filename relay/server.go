@@ -26,7 +26,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"oneapi/relay/adaptor"
-	_ "oneapi/relay/adaptor/openai" // registers the OpenAI-compatible channel types
+	_ "oneapi/relay/adaptor/anthropic" // registers Anthropic Claude
+	_ "oneapi/relay/adaptor/gemini"    // registers Google Gemini
+	_ "oneapi/relay/adaptor/openai"    // registers the OpenAI-compatible channel types
 	"oneapi/state"
 )
 

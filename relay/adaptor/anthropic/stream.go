@@ -1,0 +1,337 @@
+package anthropic
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+
+	"oneapi/relay/adaptor"
+	"oneapi/relay/oai"
+)
+
+// maxEventSize bounds one SSE line. Text and tool argument deltas are small;
+// server tool results (web search) can be large.
+const maxEventSize = 16 << 20
+
+// readerPool recycles the 64 KiB read buffers: one per stream otherwise.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+
+var (
+	dataPrefix  = []byte("data:")
+	eventPrefix = []byte("event:")
+)
+
+var errLineTooLong = errors.New("SSE line too long")
+
+// DecodeStream converts Anthropic's stream events
+// (https://docs.anthropic.com/en/docs/build-with-claude/streaming) to OpenAI
+// chat.completion.chunk payloads. The normal end is message_stop, after
+// which a usage chunk (choices empty) is sent. An end of body before it, a
+// read error or an error event returns an error wrapping
+// adaptor.ErrStreamTruncated; for error events and read errors it also
+// wraps an *adaptor.UpstreamError. Anthropic sends each event's JSON on one
+// data line.
+func (a *Adaptor) DecodeStream(req *adaptor.Request, resp *http.Response, send func(data []byte) error) (adaptor.Usage, error) {
+	defer resp.Body.Close()
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(resp.Body)
+	defer func() {
+		br.Reset(nil) // drop the body reference before pooling
+		readerPool.Put(br)
+	}()
+
+	s := &streamState{send: send, created: a.now().Unix(), toolIndex: map[int]int{}, key: requestKey(resp)}
+	if req != nil {
+		s.model = req.Model
+	}
+	var (
+		long       []byte // a line longer than the reader's buffer
+		errorEvent bool   // the pending event is named "error"
+		sawData    bool
+	)
+	for {
+		line, err := readLine(br, &long)
+		partial := err != nil // the line was cut by the end of the body or an error
+		switch {
+		case len(line) == 0:
+			errorEvent = false // a blank line ends the event
+		case line[0] == ':':
+			// Comment, used as keep-alive by proxies.
+		case bytes.HasPrefix(line, eventPrefix):
+			errorEvent = string(bytes.TrimSpace(line[len(eventPrefix):])) == "error"
+		case bytes.HasPrefix(line, dataPrefix):
+			if partial {
+				break // an event cut in half must not reach the client
+			}
+			sawData = true
+			done, herr := s.handle(bytes.TrimSpace(line[len(dataPrefix):]), errorEvent)
+			if herr != nil {
+				return s.result(), herr
+			}
+			if done {
+				drain(br)
+				return s.result(), nil
+			}
+		case !sawData && line[0] == '{':
+			// Not SSE at all: a JSON body (often an error) despite stream=true.
+			return s.result(), notAStream(line, br, resp)
+		}
+		if err != nil {
+			if err == io.EOF {
+				return s.result(), fmt.Errorf("%w: end of body before message_stop", adaptor.ErrStreamTruncated)
+			}
+			if errors.Is(err, errLineTooLong) {
+				return s.result(), fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, err)
+			}
+			return s.result(), fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, adaptor.TransportError(err))
+		}
+	}
+}
+
+// streamState is what one stream's conversion remembers between events.
+type streamState struct {
+	send      func([]byte) error
+	key       string // the channel key, redacted from error events
+	id, model string
+	created   int64
+	started   bool // the first chunk, carrying the role, went out
+	finished  bool // a chunk with finish_reason went out
+	usage     usage
+	reported  bool // upstream gave usage numbers
+	// toolIndex maps a tool_use content block's index to its OpenAI tool
+	// call index: OpenAI counts tool calls, Anthropic counts all blocks.
+	toolIndex map[int]int
+}
+
+// handle converts one event. done is set by message_stop.
+func (s *streamState) handle(data []byte, errorEvent bool) (done bool, err error) {
+	var ev streamEvent
+	if err := json.Unmarshal(data, &ev); err != nil {
+		if errorEvent {
+			return false, fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, s.streamError(nil))
+		}
+		return false, fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, &adaptor.UpstreamError{
+			Status: http.StatusBadGateway, Message: "upstream sent a malformed stream event",
+			Type: "upstream_error", Class: adaptor.ClassRetry, Err: err,
+		})
+	}
+	if errorEvent || ev.Type == "error" {
+		return false, fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, s.streamError(ev.Error))
+	}
+	switch ev.Type {
+	case "message_start":
+		if m := ev.Message; m != nil {
+			s.id = m.ID
+			if m.Model != "" {
+				s.model = m.Model
+			}
+			if m.Usage != nil {
+				s.usage, s.reported = *m.Usage, true
+			}
+		}
+		return false, s.start()
+	case "content_block_start":
+		b := ev.ContentBlock
+		if b == nil {
+			return false, nil
+		}
+		switch b.Type {
+		case "text":
+			return false, s.sendContent(b.Text)
+		case "tool_use":
+			i := len(s.toolIndex)
+			s.toolIndex[ev.Index] = i
+			return false, s.sendDelta(chunkDelta{ToolCalls: []oai.ToolCall{{
+				Index: &i, ID: b.ID, Type: "function", Function: oai.FunctionCall{Name: b.Name},
+			}}})
+		}
+	case "content_block_delta":
+		d := ev.Delta
+		if d == nil {
+			return false, nil
+		}
+		switch d.Type {
+		case "text_delta":
+			return false, s.sendContent(d.Text)
+		case "input_json_delta":
+			i, ok := s.toolIndex[ev.Index]
+			if !ok || d.PartialJSON == "" {
+				return false, nil
+			}
+			return false, s.sendDelta(chunkDelta{ToolCalls: []oai.ToolCall{{
+				Index: &i, Function: oai.FunctionCall{Arguments: d.PartialJSON},
+			}}})
+		}
+	case "message_delta":
+		if ev.Usage != nil {
+			s.mergeUsage(ev.Usage)
+		}
+		if ev.Delta != nil && ev.Delta.StopReason != "" {
+			return false, s.finish(finishReason(ev.Delta.StopReason))
+		}
+	case "message_stop":
+		if !s.finished {
+			if err := s.finish("stop"); err != nil {
+				return false, err
+			}
+		}
+		if s.reported {
+			return true, s.emit(&chatChunk{Choices: []chunkChoice{}, Usage: s.usage.toOAI()})
+		}
+		return true, nil
+	}
+	// ping, content_block_stop, thinking blocks and event types Anthropic
+	// may add carry nothing for the client.
+	return false, nil
+}
+
+// mergeUsage applies message_delta's cumulative counts.
+func (s *streamState) mergeUsage(d *deltaUsage) {
+	in := take(&s.usage.InputTokens, d.InputTokens)
+	out := take(&s.usage.OutputTokens, d.OutputTokens)
+	cacheWrite := take(&s.usage.CacheCreationInputTokens, d.CacheCreationInputTokens)
+	cacheRead := take(&s.usage.CacheReadInputTokens, d.CacheReadInputTokens)
+	if in || out || cacheWrite || cacheRead {
+		s.reported = true
+	}
+}
+
+// take sets *dst to *v if v is present.
+func take(dst, v *int) bool {
+	if v == nil {
+		return false
+	}
+	*dst = *v
+	return true
+}
+
+// result is the usage to report to the relay.
+func (s *streamState) result() adaptor.Usage {
+	if !s.reported {
+		return adaptor.Usage{}
+	}
+	return adaptor.Usage{PromptTokens: s.usage.promptTokens(), CompletionTokens: s.usage.OutputTokens, Reported: true}
+}
+
+// start sends the first chunk, which carries the role, as OpenAI's does.
+func (s *streamState) start() error {
+	if s.started {
+		return nil
+	}
+	s.started = true
+	empty := ""
+	return s.emitChoice(chunkChoice{Delta: chunkDelta{Role: "assistant", Content: &empty}})
+}
+
+func (s *streamState) sendContent(text string) error {
+	if text == "" {
+		return nil
+	}
+	return s.sendDelta(chunkDelta{Content: &text})
+}
+
+func (s *streamState) sendDelta(d chunkDelta) error {
+	if err := s.start(); err != nil {
+		return err
+	}
+	return s.emitChoice(chunkChoice{Delta: d})
+}
+
+func (s *streamState) finish(reason string) error {
+	if err := s.start(); err != nil {
+		return err
+	}
+	s.finished = true
+	return s.emitChoice(chunkChoice{FinishReason: &reason})
+}
+
+func (s *streamState) emitChoice(c chunkChoice) error {
+	return s.emit(&chatChunk{Choices: []chunkChoice{c}})
+}
+
+// emit fills in the fields every chunk repeats and sends it.
+func (s *streamState) emit(c *chatChunk) error {
+	c.ID, c.Object, c.Created, c.Model = s.id, "chat.completion.chunk", s.created, s.model
+	b, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode chunk: %w", err)
+	}
+	return s.send(b)
+}
+
+// streamError describes an error event; e may be nil when the event could
+// not be read. The event is not sent to the client: the relay reports it.
+func (s *streamState) streamError(e *apiError) *adaptor.UpstreamError {
+	var typ, msg string
+	if e != nil {
+		typ, msg = e.Type, e.Message
+	}
+	if msg == "" {
+		msg = "upstream sent an error event"
+	}
+	return newUpstreamError(statusForErrorType(typ), typ, adaptor.Redact(msg, s.key))
+}
+
+// drain reads the little that follows message_stop so that net/http sees
+// the end of the body and can reuse the connection. Bounded, in case an
+// upstream keeps talking.
+func drain(br *bufio.Reader) {
+	_, _ = br.Discard(4 << 10)
+}
+
+// readLine returns the next line without its line ending. The result is
+// valid until the next call. Lines longer than the reader's buffer are
+// gathered in *long, up to maxEventSize.
+func readLine(br *bufio.Reader, long *[]byte) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		buf := append((*long)[:0], line...)
+		for err == bufio.ErrBufferFull {
+			line, err = br.ReadSlice('\n')
+			if len(buf)+len(line) > maxEventSize {
+				return nil, errLineTooLong
+			}
+			buf = append(buf, line...)
+		}
+		*long = buf
+		line = buf
+	}
+	if n := len(line); n > 0 && line[n-1] == '\n' {
+		line = line[:n-1]
+	}
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, err
+}
+
+// maxNotStreamBody bounds the JSON read when upstream did not stream.
+const maxNotStreamBody = 1 << 20
+
+// notAStream handles a 2xx reply to a stream request that is plain JSON:
+// an Anthropic error becomes its UpstreamError, anything else is reported
+// as a failed stream. first is the first line, already read.
+func notAStream(first []byte, br *bufio.Reader, resp *http.Response) error {
+	body := append([]byte(nil), first...)
+	rest, err := io.ReadAll(io.LimitReader(br, maxNotStreamBody))
+	if err != nil {
+		return fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, adaptor.TransportError(err))
+	}
+	body = append(append(body, '\n'), rest...)
+	var eb errorBody
+	if json.Unmarshal(body, &eb) == nil && eb.Error != nil {
+		ue := newUpstreamError(statusForErrorType(eb.Error.Type), eb.Error.Type, adaptor.Redact(eb.Error.Message, requestKey(resp)))
+		return fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, ue)
+	}
+	return fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, &adaptor.UpstreamError{
+		Status:  http.StatusBadGateway,
+		Message: "upstream answered a stream request without streaming",
+		Type:    "upstream_error",
+		Class:   adaptor.ClassRetry,
+	})
+}

@@ -1,0 +1,238 @@
+package anthropic
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"oneapi/relay/adaptor"
+)
+
+// TestDecodeStreamGolden replays recorded Anthropic streams
+// (testdata/stream/*.sse) and compares what reaches send, the usage and the
+// error with testdata/stream/*.golden.
+func TestDecodeStreamGolden(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name          string
+		wantUsage     adaptor.Usage
+		wantTruncated bool
+	}{
+		// 12 input + 100 cache writes + 2000 cache reads.
+		{name: "text", wantUsage: adaptor.Usage{PromptTokens: 2112, CompletionTokens: 15, Reported: true}},
+		{name: "tool_use", wantUsage: adaptor.Usage{PromptTokens: 472, CompletionTokens: 89, Reported: true}},
+		{name: "max_tokens_crlf", wantUsage: adaptor.Usage{PromptTokens: 5, CompletionTokens: 2, Reported: true}},
+		{name: "no_usage"},
+		{name: "truncated", wantUsage: adaptor.Usage{PromptTokens: 9, CompletionTokens: 1, Reported: true}, wantTruncated: true},
+		{name: "error_event", wantUsage: adaptor.Usage{PromptTokens: 30, CompletionTokens: 1, Reported: true}, wantTruncated: true},
+		{name: "json_instead_of_sse", wantTruncated: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			in, err := os.ReadFile(filepath.Join("testdata", "stream", tt.name+".sse"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			usage, err := testAdaptor().DecodeStream(&adaptor.Request{Mode: adaptor.ModeChat, Model: "claude-mapped", Stream: true}, sseResponse(in), func(data []byte) error {
+				if !json.Valid(data) {
+					t.Errorf("send got invalid JSON: %s", data)
+				}
+				fmt.Fprintf(&out, "send: %s\n", data)
+				return nil
+			})
+			fmt.Fprintf(&out, "usage: prompt=%d completion=%d reported=%v\n", usage.PromptTokens, usage.CompletionTokens, usage.Reported)
+			if err != nil {
+				fmt.Fprintf(&out, "error: %v\n", err)
+				var ue *adaptor.UpstreamError
+				if errors.As(err, &ue) {
+					fmt.Fprintf(&out, "upstream error: status=%d type=%q code=%q class=%v\n", ue.Status, ue.Type, ue.Code, ue.Class)
+				}
+			}
+			if usage != tt.wantUsage {
+				t.Errorf("usage = %+v, want %+v", usage, tt.wantUsage)
+			}
+			if got := errors.Is(err, adaptor.ErrStreamTruncated); got != tt.wantTruncated {
+				t.Errorf("errors.Is(err, ErrStreamTruncated) = %v, want %v (err: %v)", got, tt.wantTruncated, err)
+			}
+			if !tt.wantTruncated && err != nil {
+				t.Errorf("err = %v, want nil", err)
+			}
+			compareGolden(t, filepath.Join("testdata", "stream", tt.name+".golden"), out.Bytes())
+		})
+	}
+}
+
+func sseResponse(body []byte) *http.Response {
+	return &http.Response{
+		StatusCode:    http.StatusOK,
+		Header:        http.Header{"Content-Type": {"text/event-stream"}},
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		ContentLength: -1,
+	}
+}
+
+// sentChunk is what send received, decoded, for assertions independent of the
+// golden files.
+type sentChunk struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Model   string `json:"model"`
+	Choices []struct {
+		Delta struct {
+			Role      *string `json:"role"`
+			Content   *string `json:"content"`
+			ToolCalls []struct {
+				Index    int    `json:"index"`
+				ID       string `json:"id"`
+				Type     string `json:"type"`
+				Function struct {
+					Name      string  `json:"name"`
+					Arguments *string `json:"arguments"`
+				} `json:"function"`
+			} `json:"tool_calls"`
+		} `json:"delta"`
+		FinishReason *string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *sentUsage `json:"usage"`
+}
+
+type sentUsage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+func decodeStream(t *testing.T, name string) ([]sentChunk, error) {
+	t.Helper()
+	in, err := os.ReadFile(filepath.Join("testdata", "stream", name+".sse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chunks []sentChunk
+	_, err = testAdaptor().DecodeStream(&adaptor.Request{Mode: adaptor.ModeChat, Stream: true}, sseResponse(in), func(data []byte) error {
+		var c sentChunk
+		if err := json.Unmarshal(data, &c); err != nil {
+			t.Fatalf("chunk %s: %v", data, err)
+		}
+		chunks = append(chunks, c)
+		return nil
+	})
+	return chunks, err
+}
+
+func TestStreamTextChunks(t *testing.T) {
+	t.Parallel()
+	chunks, err := decodeStream(t, "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := chunks[0].Choices[0].Delta
+	if first.Role == nil || *first.Role != "assistant" || first.Content == nil || *first.Content != "" {
+		t.Errorf("first delta = %+v, want role assistant and empty content", first)
+	}
+	var text strings.Builder
+	var finish []string
+	for _, c := range chunks {
+		if c.ID != "msg_01TextFake" || c.Object != "chat.completion.chunk" || c.Model != "claude-sonnet-4-5-20250929" {
+			t.Errorf("chunk header = %q %q %q", c.ID, c.Object, c.Model)
+		}
+		for _, ch := range c.Choices {
+			if ch.Delta.Content != nil {
+				text.WriteString(*ch.Delta.Content)
+			}
+			if ch.FinishReason != nil {
+				finish = append(finish, *ch.FinishReason)
+			}
+		}
+	}
+	if text.String() != `Hello, "world"!` {
+		t.Errorf("text = %q", text.String())
+	}
+	if strings.Join(finish, ",") != "stop" {
+		t.Errorf("finish reasons = %v, want [stop]", finish)
+	}
+	last := chunks[len(chunks)-1]
+	if len(last.Choices) != 0 || last.Usage == nil || *last.Usage != (sentUsage{2112, 15, 2127}) {
+		t.Errorf("last chunk = %+v, want the usage chunk 2112+15=2127", last)
+	}
+}
+
+func TestStreamToolUseChunks(t *testing.T) {
+	t.Parallel()
+	chunks, err := decodeStream(t, "tool_use")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type call struct{ id, name, args string }
+	calls := map[int]*call{}
+	var finish string
+	for _, c := range chunks {
+		for _, ch := range c.Choices {
+			for _, tc := range ch.Delta.ToolCalls {
+				if calls[tc.Index] == nil {
+					if tc.ID == "" || tc.Type != "function" || tc.Function.Arguments == nil || *tc.Function.Arguments != "" {
+						t.Errorf("first delta of tool call %d = %+v, want id, type function and arguments \"\"", tc.Index, tc)
+					}
+					calls[tc.Index] = &call{id: tc.ID, name: tc.Function.Name}
+				}
+				if tc.Function.Arguments != nil {
+					calls[tc.Index].args += *tc.Function.Arguments
+				}
+			}
+			if ch.FinishReason != nil {
+				finish = *ch.FinishReason
+			}
+		}
+	}
+	want := map[int]call{
+		0: {"toolu_01Paris", "get_weather", `{"city": "Paris"}`},
+		1: {"toolu_02London", "get_weather", `{"city":"London"}`},
+	}
+	if len(calls) != len(want) {
+		t.Fatalf("tool calls = %d, want %d", len(calls), len(want))
+	}
+	for i, w := range want {
+		if calls[i] == nil || *calls[i] != w {
+			t.Errorf("tool call %d = %+v, want %+v", i, calls[i], w)
+		}
+	}
+	if finish != "tool_calls" {
+		t.Errorf("finish_reason = %q, want tool_calls", finish)
+	}
+}
+
+func TestDecodeStreamSendError(t *testing.T) {
+	t.Parallel()
+	in, err := os.ReadFile(filepath.Join("testdata", "stream", "text.sse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := errors.New("client gone")
+	calls := 0
+	_, err = testAdaptor().DecodeStream(&adaptor.Request{Mode: adaptor.ModeChat}, sseResponse(in), func([]byte) error {
+		calls++
+		return stop
+	})
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Errorf("err = %v after %d sends, want the send error after 1", err, calls)
+	}
+}
+
+func TestDecodeStreamLineTooLong(t *testing.T) {
+	t.Parallel()
+	in := "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"" +
+		strings.Repeat("x", maxEventSize) + "\"}}\n\n"
+	_, err := testAdaptor().DecodeStream(&adaptor.Request{Mode: adaptor.ModeChat}, sseResponse([]byte(in)), func([]byte) error { return nil })
+	if !errors.Is(err, adaptor.ErrStreamTruncated) || !errors.Is(err, errLineTooLong) {
+		t.Errorf("err = %v, want a truncation for a too long line", err)
+	}
+}
