@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"oneapi/relay/adaptor"
+	"oneapi/relay/adaptor/adaptortest"
 )
 
 // fakeKey looks like a real Anthropic key, so redaction is tested for real.
@@ -108,7 +109,7 @@ func TestNewRequestGolden(t *testing.T) {
 			}
 			_ = json.Unmarshal(body, &stream)
 			got := sentBody(t, &adaptor.Request{Mode: adaptor.ModeChat, Model: "claude-sonnet-4-5-20250929", Body: body, Stream: stream.Stream})
-			compareGolden(t, filepath.Join("testdata", "request", name+".golden"), got)
+			adaptortest.CompareGolden(t, filepath.Join("testdata", "request", name+".golden"), got)
 		})
 	}
 }

@@ -1,16 +1,15 @@
 package anthropic
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 
 	"oneapi/relay/adaptor"
+	"oneapi/relay/adaptor/sse"
 	"oneapi/relay/oai"
 )
 
@@ -18,15 +17,10 @@ import (
 // server tool results (web search) can be large.
 const maxEventSize = 16 << 20
 
-// readerPool recycles the 64 KiB read buffers: one per stream otherwise.
-var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
-
 var (
 	dataPrefix  = []byte("data:")
 	eventPrefix = []byte("event:")
 )
-
-var errLineTooLong = errors.New("SSE line too long")
 
 // DecodeStream converts Anthropic's stream events
 // (https://docs.anthropic.com/en/docs/build-with-claude/streaming) to OpenAI
@@ -38,24 +32,19 @@ var errLineTooLong = errors.New("SSE line too long")
 // data line.
 func (a *Adaptor) DecodeStream(req *adaptor.Request, resp *http.Response, send func(data []byte) error) (adaptor.Usage, error) {
 	defer resp.Body.Close()
-	br := readerPool.Get().(*bufio.Reader)
-	br.Reset(resp.Body)
-	defer func() {
-		br.Reset(nil) // drop the body reference before pooling
-		readerPool.Put(br)
-	}()
+	br := sse.NewReader(resp.Body, maxEventSize)
+	defer br.Close()
 
 	s := &streamState{send: send, created: a.now().Unix(), toolIndex: map[int]int{}, key: requestKey(resp)}
 	if req != nil {
 		s.model = req.Model
 	}
 	var (
-		long       []byte // a line longer than the reader's buffer
-		errorEvent bool   // the pending event is named "error"
+		errorEvent bool // the pending event is named "error"
 		sawData    bool
 	)
 	for {
-		line, err := readLine(br, &long)
+		line, err := br.Line()
 		partial := err != nil // the line was cut by the end of the body or an error
 		switch {
 		case len(line) == 0:
@@ -74,7 +63,7 @@ func (a *Adaptor) DecodeStream(req *adaptor.Request, resp *http.Response, send f
 				return s.result(), herr
 			}
 			if done {
-				drain(br)
+				br.Drain()
 				return s.result(), nil
 			}
 		case !sawData && line[0] == '{':
@@ -85,7 +74,7 @@ func (a *Adaptor) DecodeStream(req *adaptor.Request, resp *http.Response, send f
 			if err == io.EOF {
 				return s.result(), fmt.Errorf("%w: end of body before message_stop", adaptor.ErrStreamTruncated)
 			}
-			if errors.Is(err, errLineTooLong) {
+			if errors.Is(err, sse.ErrLineTooLong) {
 				return s.result(), fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, err)
 			}
 			return s.result(), fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, adaptor.TransportError(err))
@@ -277,52 +266,14 @@ func (s *streamState) streamError(e *apiError) *adaptor.UpstreamError {
 	return newUpstreamError(statusForErrorType(typ), typ, adaptor.Redact(msg, s.key))
 }
 
-// drain reads the little that follows message_stop so that net/http sees
-// the end of the body and can reuse the connection. Bounded, in case an
-// upstream keeps talking.
-func drain(br *bufio.Reader) {
-	_, _ = br.Discard(4 << 10)
-}
-
-// readLine returns the next line without its line ending. The result is
-// valid until the next call. Lines longer than the reader's buffer are
-// gathered in *long, up to maxEventSize.
-func readLine(br *bufio.Reader, long *[]byte) ([]byte, error) {
-	line, err := br.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
-		buf := append((*long)[:0], line...)
-		for err == bufio.ErrBufferFull {
-			line, err = br.ReadSlice('\n')
-			if len(buf)+len(line) > maxEventSize {
-				return nil, errLineTooLong
-			}
-			buf = append(buf, line...)
-		}
-		*long = buf
-		line = buf
-	}
-	if n := len(line); n > 0 && line[n-1] == '\n' {
-		line = line[:n-1]
-	}
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return line, err
-}
-
-// maxNotStreamBody bounds the JSON read when upstream did not stream.
-const maxNotStreamBody = 1 << 20
-
 // notAStream handles a 2xx reply to a stream request that is plain JSON:
 // an Anthropic error becomes its UpstreamError, anything else is reported
 // as a failed stream. first is the first line, already read.
-func notAStream(first []byte, br *bufio.Reader, resp *http.Response) error {
-	body := append([]byte(nil), first...)
-	rest, err := io.ReadAll(io.LimitReader(br, maxNotStreamBody))
+func notAStream(first []byte, br *sse.Reader, resp *http.Response) error {
+	body, err := br.Body(first)
 	if err != nil {
 		return fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, adaptor.TransportError(err))
 	}
-	body = append(append(body, '\n'), rest...)
 	var eb errorBody
 	if json.Unmarshal(body, &eb) == nil && eb.Error != nil {
 		ue := newUpstreamError(statusForErrorType(eb.Error.Type), eb.Error.Type, adaptor.Redact(eb.Error.Message, requestKey(resp)))

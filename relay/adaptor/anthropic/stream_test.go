@@ -1,18 +1,16 @@
 package anthropic
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"oneapi/relay/adaptor"
+	"oneapi/relay/adaptor/adaptortest"
+	"oneapi/relay/adaptor/sse"
 )
 
 // TestDecodeStreamGolden replays recorded Anthropic streams
@@ -37,26 +35,12 @@ func TestDecodeStreamGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			in, err := os.ReadFile(filepath.Join("testdata", "stream", tt.name+".sse"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var out bytes.Buffer
-			usage, err := testAdaptor().DecodeStream(&adaptor.Request{Mode: adaptor.ModeChat, Model: "claude-mapped", Stream: true}, sseResponse(in), func(data []byte) error {
-				if !json.Valid(data) {
-					t.Errorf("send got invalid JSON: %s", data)
-				}
-				fmt.Fprintf(&out, "send: %s\n", data)
-				return nil
-			})
-			fmt.Fprintf(&out, "usage: prompt=%d completion=%d reported=%v\n", usage.PromptTokens, usage.CompletionTokens, usage.Reported)
-			if err != nil {
-				fmt.Fprintf(&out, "error: %v\n", err)
-				var ue *adaptor.UpstreamError
-				if errors.As(err, &ue) {
-					fmt.Fprintf(&out, "upstream error: status=%d type=%q code=%q class=%v\n", ue.Status, ue.Type, ue.Code, ue.Class)
-				}
-			}
+			out, usage, err := adaptortest.ReplayStream(t, testAdaptor(), &adaptor.Request{Mode: adaptor.ModeChat, Model: "claude-mapped", Stream: true},
+				filepath.Join("testdata", "stream", tt.name+".sse"), func(data []byte) {
+					if !json.Valid(data) {
+						t.Errorf("send got invalid JSON: %s", data)
+					}
+				})
 			if usage != tt.wantUsage {
 				t.Errorf("usage = %+v, want %+v", usage, tt.wantUsage)
 			}
@@ -66,17 +50,8 @@ func TestDecodeStreamGolden(t *testing.T) {
 			if !tt.wantTruncated && err != nil {
 				t.Errorf("err = %v, want nil", err)
 			}
-			compareGolden(t, filepath.Join("testdata", "stream", tt.name+".golden"), out.Bytes())
+			adaptortest.CompareGolden(t, filepath.Join("testdata", "stream", tt.name+".golden"), out)
 		})
-	}
-}
-
-func sseResponse(body []byte) *http.Response {
-	return &http.Response{
-		StatusCode:    http.StatusOK,
-		Header:        http.Header{"Content-Type": {"text/event-stream"}},
-		Body:          io.NopCloser(bytes.NewReader(body)),
-		ContentLength: -1,
 	}
 }
 
@@ -118,7 +93,7 @@ func decodeStream(t *testing.T, name string) ([]sentChunk, error) {
 		t.Fatal(err)
 	}
 	var chunks []sentChunk
-	_, err = testAdaptor().DecodeStream(&adaptor.Request{Mode: adaptor.ModeChat, Stream: true}, sseResponse(in), func(data []byte) error {
+	_, err = testAdaptor().DecodeStream(&adaptor.Request{Mode: adaptor.ModeChat, Stream: true}, adaptortest.SSEResponse(in), func(data []byte) error {
 		var c sentChunk
 		if err := json.Unmarshal(data, &c); err != nil {
 			t.Fatalf("chunk %s: %v", data, err)
@@ -218,7 +193,7 @@ func TestDecodeStreamSendError(t *testing.T) {
 	}
 	stop := errors.New("client gone")
 	calls := 0
-	_, err = testAdaptor().DecodeStream(&adaptor.Request{Mode: adaptor.ModeChat}, sseResponse(in), func([]byte) error {
+	_, err = testAdaptor().DecodeStream(&adaptor.Request{Mode: adaptor.ModeChat}, adaptortest.SSEResponse(in), func([]byte) error {
 		calls++
 		return stop
 	})
@@ -231,8 +206,8 @@ func TestDecodeStreamLineTooLong(t *testing.T) {
 	t.Parallel()
 	in := "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"" +
 		strings.Repeat("x", maxEventSize) + "\"}}\n\n"
-	_, err := testAdaptor().DecodeStream(&adaptor.Request{Mode: adaptor.ModeChat}, sseResponse([]byte(in)), func([]byte) error { return nil })
-	if !errors.Is(err, adaptor.ErrStreamTruncated) || !errors.Is(err, errLineTooLong) {
+	_, err := testAdaptor().DecodeStream(&adaptor.Request{Mode: adaptor.ModeChat}, adaptortest.SSEResponse([]byte(in)), func([]byte) error { return nil })
+	if !errors.Is(err, adaptor.ErrStreamTruncated) || !errors.Is(err, sse.ErrLineTooLong) {
 		t.Errorf("err = %v, want a truncation for a too long line", err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,32 +16,12 @@ import (
 	"testing"
 
 	"oneapi/relay/adaptor"
+	"oneapi/relay/adaptor/adaptortest"
 	"oneapi/relay/oai"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
-
 // testKey looks like a real Gemini key, so tests notice it anywhere.
 const testKey = "AIzaSyTESTKEY0123456789abcdefghijklmno"
-
-// compareGolden compares got with the golden file at path, or rewrites the
-// file when the test runs with -update.
-func compareGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if string(want) != string(got) {
-		t.Errorf("%s mismatch\n--- want\n%s\n--- got\n%s", path, want, got)
-	}
-}
 
 var (
 	randomCallID  = regexp.MustCompile(`call_[0-9a-f]{24}`)
@@ -197,7 +176,7 @@ func TestNewRequestGolden(t *testing.T) {
 				}
 			}
 			fmt.Fprintf(&out, "\n%s\n", indented.Bytes())
-			compareGolden(t, filepath.Join("testdata", "request", tt.name+".golden"), out.Bytes())
+			adaptortest.CompareGolden(t, filepath.Join("testdata", "request", tt.name+".golden"), out.Bytes())
 		})
 	}
 }

@@ -1,7 +1,6 @@
 package gemini
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -11,17 +10,13 @@ import (
 	"time"
 
 	"oneapi/relay/adaptor"
+	"oneapi/relay/adaptor/sse"
 	"oneapi/relay/oai"
 )
 
 // maxEventSize bounds one SSE line. Image output comes inline as base64,
 // so lines of several MB are legitimate.
 const maxEventSize = 32 << 20
-
-// maxNotStreamBody bounds the JSON read when upstream did not stream.
-const maxNotStreamBody = 1 << 20
-
-var errLineTooLong = errors.New("SSE line too long")
 
 var dataPrefix = []byte("data:")
 
@@ -42,7 +37,8 @@ func (a *Adaptor) DecodeStream(req *adaptor.Request, resp *http.Response, send f
 	if req.Mode != adaptor.ModeChat {
 		return adaptor.Usage{}, fmt.Errorf("%s is not supported by Gemini channels", req.Mode)
 	}
-	br := bufio.NewReaderSize(resp.Body, 64<<10)
+	br := sse.NewReader(resp.Body, maxEventSize)
+	defer br.Close()
 	s := &streamState{
 		model:     req.Model,
 		created:   time.Now().Unix(),
@@ -51,14 +47,13 @@ func (a *Adaptor) DecodeStream(req *adaptor.Request, resp *http.Response, send f
 		toolCalls: map[int]int{},
 	}
 	var (
-		long    []byte // a line longer than the reader's buffer
 		event   []byte // data lines of the pending event
 		sawData bool
 	)
 	for {
-		line, err := readLine(br, &long)
+		line, err := br.Line()
 		if err != nil && err != io.EOF {
-			if errors.Is(err, errLineTooLong) {
+			if errors.Is(err, sse.ErrLineTooLong) {
 				return s.usage(), fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, err)
 			}
 			return s.usage(), fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, adaptor.TransportError(err))
@@ -213,43 +208,14 @@ func (s *streamState) send(send func([]byte) error, choices []oai.ChunkChoice, u
 	return send(b)
 }
 
-// readLine returns the next line without its line ending. The result is
-// valid until the next call. Lines longer than the reader's buffer are
-// gathered in *long, up to maxEventSize.
-func readLine(br *bufio.Reader, long *[]byte) ([]byte, error) {
-	line, err := br.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
-		buf := append((*long)[:0], line...)
-		for err == bufio.ErrBufferFull {
-			line, err = br.ReadSlice('\n')
-			if len(buf)+len(line) > maxEventSize {
-				return nil, errLineTooLong
-			}
-			buf = append(buf, line...)
-		}
-		*long = buf
-		line = buf
-	}
-	if n := len(line); n > 0 && line[n-1] == '\n' {
-		line = line[:n-1]
-	}
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return line, err
-}
-
 // notAStream handles a 2xx reply to a stream request that is plain JSON:
 // a Google error object becomes its UpstreamError, anything else is
 // reported as a failed stream. first is the first line, already read.
-func notAStream(first []byte, br *bufio.Reader, resp *http.Response) error {
-	body := append([]byte(nil), first...)
-	body = append(body, '\n')
-	rest, err := io.ReadAll(io.LimitReader(br, maxNotStreamBody))
+func notAStream(first []byte, br *sse.Reader, resp *http.Response) error {
+	body, err := br.Body(first)
 	if err != nil {
 		return fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, adaptor.TransportError(err))
 	}
-	body = append(body, rest...)
 	if ge := parseErrorBody(body, "application/json"); ge.Status != "" || ge.Code != 0 {
 		return fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, bodyError(ge, requestKey(resp)))
 	}

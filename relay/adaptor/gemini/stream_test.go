@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +13,7 @@ import (
 	"testing"
 
 	"oneapi/relay/adaptor"
+	"oneapi/relay/adaptor/adaptortest"
 	"oneapi/relay/oai"
 )
 
@@ -43,45 +42,21 @@ func TestDecodeStreamGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			in, err := os.ReadFile(filepath.Join("testdata", "stream", tt.name+".sse"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var out bytes.Buffer
-			usage, err := New().DecodeStream(streamRequest(), sseResponse(in), func(data []byte) error {
+			out, _, err := adaptortest.ReplayStream(t, New(), streamRequest(), filepath.Join("testdata", "stream", tt.name+".sse"), func(data []byte) {
 				if !json.Valid(data) {
 					t.Errorf("send got invalid JSON: %s", data)
 				}
-				fmt.Fprintf(&out, "send: %s\n", data)
-				return nil
 			})
-			fmt.Fprintf(&out, "usage: prompt=%d completion=%d reported=%v\n", usage.PromptTokens, usage.CompletionTokens, usage.Reported)
-			if err != nil {
-				fmt.Fprintf(&out, "error: %v\n", err)
-				var ue *adaptor.UpstreamError
-				if errors.As(err, &ue) {
-					fmt.Fprintf(&out, "upstream error: status=%d type=%q code=%q class=%v\n", ue.Status, ue.Type, ue.Code, ue.Class)
-				}
-			}
 			if got := errors.Is(err, adaptor.ErrStreamTruncated); got != tt.wantTruncated {
 				t.Errorf("errors.Is(err, ErrStreamTruncated) = %v, want %v (err: %v)", got, tt.wantTruncated, err)
 			}
-			compareGolden(t, filepath.Join("testdata", "stream", tt.name+".golden"), normalize(out.Bytes()))
+			adaptortest.CompareGolden(t, filepath.Join("testdata", "stream", tt.name+".golden"), normalize(out))
 		})
 	}
 }
 
 func streamRequest() *adaptor.Request {
 	return &adaptor.Request{Mode: adaptor.ModeChat, Model: "gemini-2.5-flash", Stream: true}
-}
-
-func sseResponse(body []byte) *http.Response {
-	return &http.Response{
-		StatusCode:    http.StatusOK,
-		Header:        http.Header{"Content-Type": {"text/event-stream"}},
-		Body:          io.NopCloser(bytes.NewReader(body)),
-		ContentLength: -1,
-	}
 }
 
 // collect replays a recorded stream and decodes every chunk sent.
@@ -92,7 +67,7 @@ func collect(t *testing.T, name string) ([]oai.ChatChunk, adaptor.Usage, error) 
 		t.Fatal(err)
 	}
 	var chunks []oai.ChatChunk
-	usage, err := New().DecodeStream(streamRequest(), sseResponse(in), func(data []byte) error {
+	usage, err := New().DecodeStream(streamRequest(), adaptortest.SSEResponse(in), func(data []byte) error {
 		var c oai.ChatChunk
 		if err := json.Unmarshal(data, &c); err != nil {
 			t.Fatalf("chunk is not JSON: %v\n%s", err, data)
@@ -238,7 +213,7 @@ func TestStreamSendError(t *testing.T) {
 	}
 	stop := errors.New("client gone")
 	calls := 0
-	_, err = New().DecodeStream(streamRequest(), sseResponse(in), func([]byte) error {
+	_, err = New().DecodeStream(streamRequest(), adaptortest.SSEResponse(in), func([]byte) error {
 		calls++
 		return stop
 	})

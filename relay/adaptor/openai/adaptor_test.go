@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"oneapi/relay/adaptor"
+	"oneapi/relay/adaptor/adaptortest"
 )
 
 func TestRegistered(t *testing.T) {
@@ -195,7 +196,7 @@ func TestNewRequestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			compareGolden(t, filepath.Join("testdata", "request", tt.name+".golden"), dumpRequest(t, r.Method, r.URL.String(), r.Header, r.Body))
+			adaptortest.CompareGolden(t, filepath.Join("testdata", "request", tt.name+".golden"), dumpRequest(t, r.Method, r.URL.String(), r.Header, r.Body))
 			if r.ContentLength != int64(len(body)) || r.GetBody == nil {
 				t.Errorf("ContentLength = %d, GetBody set %v; want %d, true (replayable)", r.ContentLength, r.GetBody != nil, len(body))
 			}

@@ -1,16 +1,15 @@
 package openai
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
 
 	"oneapi/relay/adaptor"
+	"oneapi/relay/adaptor/sse"
 	"oneapi/relay/oai"
 )
 
@@ -18,17 +17,12 @@ import (
 // base64 images, so lines of several MB are legitimate.
 const maxEventSize = 32 << 20
 
-// readerPool recycles the 64 KiB read buffers: one per stream otherwise.
-var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
-
 var (
 	dataPrefix  = []byte("data:")
 	eventPrefix = []byte("event:")
 	doneData    = []byte("[DONE]")
 	usageKey    = []byte(`"usage":`)
 )
-
-var errLineTooLong = errors.New("SSE line too long")
 
 // DecodeStream passes each data payload to send without decoding it. Only
 // payloads that carry a usage object, or are error objects, are decoded;
@@ -42,22 +36,17 @@ var errLineTooLong = errors.New("SSE line too long")
 // OpenAI-compatible upstreams do not split JSON over several data lines.
 func (a *Adaptor) DecodeStream(req *adaptor.Request, resp *http.Response, send func(data []byte) error) (adaptor.Usage, error) {
 	defer resp.Body.Close()
-	br := readerPool.Get().(*bufio.Reader)
-	br.Reset(resp.Body)
-	defer func() {
-		br.Reset(nil) // drop the body reference before pooling
-		readerPool.Put(br)
-	}()
+	br := sse.NewReader(resp.Body, maxEventSize)
+	defer br.Close()
 
 	responses := req != nil && req.Mode == adaptor.ModeResponses
 	var (
 		usage      adaptor.Usage
-		long       []byte // a line longer than the reader's buffer
-		errorEvent bool   // the pending event was named "error"
+		errorEvent bool // the pending event was named "error"
 		sawData    bool
 	)
 	for {
-		line, err := readLine(br, &long)
+		line, err := br.Line()
 		partial := err != nil // the line was cut by the end of the body or an error
 		if len(line) == 0 {
 			errorEvent = false // a blank line ends the event
@@ -79,7 +68,7 @@ func (a *Adaptor) DecodeStream(req *adaptor.Request, resp *http.Response, send f
 				}
 				sawData = true
 				if done {
-					drain(br)
+					br.Drain()
 					return usage, nil
 				}
 				if errorEvent || isErrorPayload(data, responses) {
@@ -92,7 +81,7 @@ func (a *Adaptor) DecodeStream(req *adaptor.Request, resp *http.Response, send f
 					return usage, serr
 				}
 				if responses && isResponsesEnd(data) {
-					drain(br)
+					br.Drain()
 					return usage, nil
 				}
 			case bytes.HasPrefix(line, eventPrefix):
@@ -107,47 +96,12 @@ func (a *Adaptor) DecodeStream(req *adaptor.Request, resp *http.Response, send f
 			if err == io.EOF {
 				return usage, fmt.Errorf("%w: end of body before [DONE]", adaptor.ErrStreamTruncated)
 			}
-			if errors.Is(err, errLineTooLong) {
+			if errors.Is(err, sse.ErrLineTooLong) {
 				return usage, fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, err)
 			}
 			return usage, fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, adaptor.TransportError(err))
 		}
 	}
-}
-
-// drain reads the little that follows the last event (a blank line, the
-// chunked-encoding terminator) so that net/http sees the end of the body and
-// keeps the connection for reuse; closing a body before its end costs a new
-// TCP and TLS handshake on the next call. Bounded, in case an upstream keeps
-// talking.
-func drain(br *bufio.Reader) {
-	_, _ = br.Discard(4 << 10)
-}
-
-// readLine returns the next line without its line ending. The result is
-// valid until the next call. Lines longer than the reader's buffer are
-// gathered in *long, up to maxEventSize.
-func readLine(br *bufio.Reader, long *[]byte) ([]byte, error) {
-	line, err := br.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
-		buf := append((*long)[:0], line...)
-		for err == bufio.ErrBufferFull {
-			line, err = br.ReadSlice('\n')
-			if len(buf)+len(line) > maxEventSize {
-				return nil, errLineTooLong
-			}
-			buf = append(buf, line...)
-		}
-		*long = buf
-		line = buf
-	}
-	if n := len(line); n > 0 && line[n-1] == '\n' {
-		line = line[:n-1]
-	}
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return line, err
 }
 
 // findUsage decodes the usage object of a payload, if it has a non-null
@@ -277,20 +231,14 @@ func streamError(data []byte, resp *http.Response) *adaptor.UpstreamError {
 	return adaptor.NewUpstreamError(statusFromCode(oe.Code, http.StatusBadGateway), nil, oe)
 }
 
-// maxNotStreamBody bounds the JSON read when upstream did not stream.
-const maxNotStreamBody = 1 << 20
-
 // notAStream handles a 2xx reply to a stream request that is plain JSON:
 // an error object becomes its UpstreamError, anything else is reported as a
 // failed stream. first is the first line, already read.
-func notAStream(first []byte, br *bufio.Reader, resp *http.Response) error {
-	body := append([]byte(nil), first...)
-	body = append(body, '\n')
-	rest, err := io.ReadAll(io.LimitReader(br, maxNotStreamBody))
+func notAStream(first []byte, br *sse.Reader, resp *http.Response) error {
+	body, err := br.Body(first)
 	if err != nil {
 		return fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, adaptor.TransportError(err))
 	}
-	body = append(body, rest...)
 	var env envelope
 	if json.Unmarshal(body, &env) == nil {
 		if ue := env.upstreamError(resp, http.StatusBadGateway); ue != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"oneapi/relay/adaptor"
+	"oneapi/relay/adaptor/adaptortest"
 )
 
 // TestDecodeStreamGolden replays recorded streams (testdata/stream/*.sse)
@@ -38,37 +38,13 @@ func TestDecodeStreamGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			in, err := os.ReadFile(filepath.Join("testdata", "stream", tt.name+".sse"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var out bytes.Buffer
-			usage, err := New().DecodeStream(&adaptor.Request{Mode: tt.mode, Stream: true}, sseResponse(in), func(data []byte) error {
-				fmt.Fprintf(&out, "send: %s\n", data)
-				return nil
-			})
-			fmt.Fprintf(&out, "usage: prompt=%d completion=%d reported=%v\n", usage.PromptTokens, usage.CompletionTokens, usage.Reported)
-			if err != nil {
-				fmt.Fprintf(&out, "error: %v\n", err)
-				var ue *adaptor.UpstreamError
-				if errors.As(err, &ue) {
-					fmt.Fprintf(&out, "upstream error: status=%d type=%q code=%q class=%v\n", ue.Status, ue.Type, ue.Code, ue.Class)
-				}
-			}
+			out, _, err := adaptortest.ReplayStream(t, New(), &adaptor.Request{Mode: tt.mode, Stream: true},
+				filepath.Join("testdata", "stream", tt.name+".sse"), nil)
 			if got := errors.Is(err, adaptor.ErrStreamTruncated); got != tt.wantTruncated {
 				t.Errorf("errors.Is(err, ErrStreamTruncated) = %v, want %v (err: %v)", got, tt.wantTruncated, err)
 			}
-			compareGolden(t, filepath.Join("testdata", "stream", tt.name+".golden"), out.Bytes())
+			adaptortest.CompareGolden(t, filepath.Join("testdata", "stream", tt.name+".golden"), out)
 		})
-	}
-}
-
-func sseResponse(body []byte) *http.Response {
-	return &http.Response{
-		StatusCode:    http.StatusOK,
-		Header:        http.Header{"Content-Type": {"text/event-stream"}},
-		Body:          io.NopCloser(bytes.NewReader(body)),
-		ContentLength: -1,
 	}
 }
 
@@ -80,7 +56,7 @@ func TestDecodeStreamSendError(t *testing.T) {
 	}
 	clientGone := errors.New("client went away")
 	calls := 0
-	_, err = New().DecodeStream(&adaptor.Request{Stream: true}, sseResponse(in), func([]byte) error {
+	_, err = New().DecodeStream(&adaptor.Request{Stream: true}, adaptortest.SSEResponse(in), func([]byte) error {
 		calls++
 		if calls == 2 {
 			return clientGone
@@ -112,7 +88,7 @@ func TestDecodeStreamLongLines(t *testing.T) {
 			payload := `{"type":"image","b64":"` + strings.Repeat("A", tt.size) + `"}`
 			in := "data: " + payload + "\n\ndata: {\"after\":true}\n\ndata: [DONE]\n\n"
 			var got []string
-			_, err := New().DecodeStream(&adaptor.Request{Stream: true}, sseResponse([]byte(in)), func(data []byte) error {
+			_, err := New().DecodeStream(&adaptor.Request{Stream: true}, adaptortest.SSEResponse([]byte(in)), func(data []byte) error {
 				got = append(got, string(data))
 				return nil
 			})
