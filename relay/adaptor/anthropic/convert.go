@@ -50,15 +50,15 @@ func toAnthropicRequest(chat *oai.ChatRequest, model string, stream bool) (*mess
 	if chat.User != "" {
 		mr.Metadata = &metadata{UserID: chat.User}
 	}
-	choice, noTools, err := toAnthropicToolChoice(chat.ToolChoice)
+	choice, err := toAnthropicToolChoice(chat.ToolChoice)
 	if err != nil {
 		return nil, err
 	}
-	if len(chat.Tools) > 0 && !noTools {
+	if len(chat.Tools) > 0 {
 		if mr.Tools, err = toAnthropicTools(chat.Tools); err != nil {
 			return nil, err
 		}
-		if chat.ParallelToolCalls != nil && !*chat.ParallelToolCalls {
+		if chat.ParallelToolCalls != nil && !*chat.ParallelToolCalls && (choice == nil || choice.Type != "none") {
 			if choice == nil {
 				choice = &toolChoice{Type: "auto"}
 			}
@@ -227,27 +227,27 @@ func toAnthropicTools(tools []oai.Tool) ([]tool, error) {
 	return out, nil
 }
 
-// toAnthropicToolChoice converts tool_choice. noTools is set for "none",
-// which Anthropic expresses by sending no tools.
-func toAnthropicToolChoice(raw json.RawMessage) (choice *toolChoice, noTools bool, err error) {
+// toAnthropicToolChoice converts tool_choice. "none" keeps the tools
+// (a history with tool_use blocks needs them defined) and forbids their use.
+func toAnthropicToolChoice(raw json.RawMessage) (*toolChoice, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
-		return nil, false, nil
+		return nil, nil
 	}
 	if raw[0] == '"' {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, false, fmt.Errorf("tool_choice: %w", err)
+			return nil, fmt.Errorf("tool_choice: %w", err)
 		}
 		switch s {
 		case "auto":
-			return &toolChoice{Type: "auto"}, false, nil
+			return &toolChoice{Type: "auto"}, nil
 		case "required":
-			return &toolChoice{Type: "any"}, false, nil
+			return &toolChoice{Type: "any"}, nil
 		case "none":
-			return nil, true, nil
+			return &toolChoice{Type: "none"}, nil
 		}
-		return nil, false, fmt.Errorf("tool_choice %q is not supported", s)
+		return nil, fmt.Errorf("tool_choice %q is not supported", s)
 	}
 	var obj struct {
 		Type     string `json:"type"`
@@ -256,12 +256,12 @@ func toAnthropicToolChoice(raw json.RawMessage) (choice *toolChoice, noTools boo
 		} `json:"function"`
 	}
 	if err := json.Unmarshal(raw, &obj); err != nil {
-		return nil, false, fmt.Errorf("tool_choice: %w", err)
+		return nil, fmt.Errorf("tool_choice: %w", err)
 	}
 	if obj.Type != "function" || obj.Function.Name == "" {
-		return nil, false, errors.New(`tool_choice must be "none", "auto", "required" or {"type":"function","function":{"name":...}}`)
+		return nil, errors.New(`tool_choice must be "none", "auto", "required" or {"type":"function","function":{"name":...}}`)
 	}
-	return &toolChoice{Type: "tool", Name: obj.Function.Name}, false, nil
+	return &toolChoice{Type: "tool", Name: obj.Function.Name}, nil
 }
 
 // fromAnthropicResponse converts a reply to an OpenAI chat.completion.

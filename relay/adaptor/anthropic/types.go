@@ -58,7 +58,7 @@ type tool struct {
 }
 
 type toolChoice struct {
-	Type                   string `json:"type"` // "auto", "any" or "tool"
+	Type                   string `json:"type"` // "auto", "any", "tool" or "none"
 	Name                   string `json:"name,omitempty"`
 	DisableParallelToolUse bool   `json:"disable_parallel_tool_use,omitempty"`
 }
