@@ -140,7 +140,8 @@ func (p *leasePlan) empty() bool {
 // the next flush must do for leases. m.smu must be held.
 func (m *Meter) planLeases(now time.Time, stopping bool) *leasePlan {
 	renew := now.Sub(m.lastRenew) >= leaseHeartbeat
-	if renew {
+	if now.Sub(m.lastPrune) >= leaseHotWindow { // forget tokens that went quiet, once a second
+		m.lastPrune = now
 		for token, h := range m.heat {
 			if now.Sub(h.since) > 2*leaseHotWindow && now.After(h.refusedUntil) {
 				delete(m.heat, token)

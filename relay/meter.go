@@ -107,6 +107,7 @@ type Meter struct {
 	acquiring map[int64]bool   // tokens with a lease being taken
 	heat      map[int64]*heat
 	lastRenew time.Time
+	lastPrune time.Time // of heat
 }
 
 type reserveCall struct {
