@@ -73,11 +73,13 @@ type Settlement struct {
 // and flushed on Close. The reservations table makes both crash-safe: an
 // unsettled reservation is settled at its estimate by SweepStale.
 type Meter struct {
-	// pool is the meter's own, with synchronous_commit off: no request waits for a WAL
-	// flush (about a millisecond here), and no row lock is held across one.
-	// A database crash can lose the last moments of commits, and every such
-	// loss is caught: a lost reservation is billed in full at settlement (see
-	// flush), a lost settlement brings its reservation back for the sweeper.
+	// pool is the meter's own, with synchronous_commit off: no request waits
+	// for a WAL flush (about a millisecond here) to reserve. A database crash
+	// can lose the last moments of reservations, and every such loss is
+	// caught: a lost reservation is billed in full at settlement (see flush),
+	// a lost lease leaves its requests to be billed directly. Settlement
+	// flushes commit synchronously: they run off the request path, and a lost
+	// one would lose what leases spent, which nothing else records.
 	pool   *pgxpool.Pool
 	q      *queries.Queries
 	log    *slog.Logger
@@ -387,6 +389,9 @@ func (m *Meter) flush(batch []Settlement, plan *leasePlan) (flushResult, error) 
 	var res flushResult
 	err := pgx.BeginFunc(ctx, m.pool, func(tx pgx.Tx) error {
 		res = flushResult{}
+		if _, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = on"); err != nil {
+			return err
+		}
 		q := m.q.WithTx(tx)
 		var ids []int64
 		for _, s := range batch {
