@@ -41,6 +41,8 @@ var pricingFields = []pricingField{
 	{"UnpricedModelRatio", "number", "any", "Prices", "Ratio of models without a price", "Applied to a model missing from the model ratios."},
 	{"RefuseUnpricedModels", "checkbox", "", "Prices", "Refuse models without a price", "Requests for a model missing from the model ratios fail instead of using the ratio above."},
 	{"PreConsumedCompletionTokens", "number", "", "Prices", "Completion tokens reserved", "Reserved before the upstream call when a request sets no max_tokens; settled to the real usage after."},
+	{"QuotaLeaseEnabled", "checkbox", "", "Prices", "Quota leases for busy tokens",
+		"A token busy on a node reserves from a block of its quota held in memory instead of writing to the database for every request. If the node is killed, requests it began in its last ~150 ms go unbilled; turn this off to reserve every request in the database."},
 
 	{"QuotaPerUnit", "number", "any", "Display", "Quota per US dollar", "500000 in One API."},
 	{"DisplayInCurrencyEnabled", "checkbox", "", "Display", "Show amounts in US dollars", "Otherwise as raw quota."},

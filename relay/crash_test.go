@@ -80,7 +80,7 @@ func TestSettlementSurvivesDatabaseCrash(t *testing.T) {
 	drew := 0
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("r%d", i)
-		tk, err := meter.Reserve(ctx, Reservation{UserID: u.ID, TokenID: tok.ID, Model: "gpt-4o-mini", Quota: 100, RequestID: id})
+		tk, err := meter.Reserve(ctx, Reservation{UserID: u.ID, TokenID: tok.ID, Model: "gpt-4o-mini", Quota: 100, RequestID: id, Leasable: true})
 		if err != nil {
 			t.Fatal(err)
 		}

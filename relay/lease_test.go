@@ -117,7 +117,7 @@ func TestNoLeaseWithoutHeadroom(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := 0; i < 2*leaseHotRequests; i++ {
-			tk, err := b.meter.Reserve(context.Background(), Reservation{UserID: tok.UserID, TokenID: tok.ID, Model: "gpt-4o", Quota: 100, RequestID: fmt.Sprintf("%s-%d", name, i)})
+			tk, err := b.meter.Reserve(context.Background(), Reservation{UserID: tok.UserID, TokenID: tok.ID, Model: "gpt-4o", Quota: 100, RequestID: fmt.Sprintf("%s-%d", name, i), Leasable: true})
 			if err != nil {
 				t.Fatalf("%s: reserve %d: %v", name, i, err)
 			}
@@ -145,7 +145,7 @@ func TestLeaseCrashAndSweep(t *testing.T) {
 	tok, _ := b.st.Token(context.Background(), [32]byte(keys.Hash(key)))
 	ctx := context.Background()
 	reserve := func(id string) Ticket {
-		tk, err := b.meter.Reserve(ctx, Reservation{UserID: tok.UserID, TokenID: tok.ID, Model: "gpt-4o-mini", Quota: 100, RequestID: id})
+		tk, err := b.meter.Reserve(ctx, Reservation{UserID: tok.UserID, TokenID: tok.ID, Model: "gpt-4o-mini", Quota: 100, RequestID: id, Leasable: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -276,7 +276,7 @@ func TestLeaseConservationUnderChaos(t *testing.T) {
 				m := meters[rng.IntN(2)]
 				id := fmt.Sprintf("w%d-%d", w, i)
 				est := int64(50 + rng.IntN(100))
-				tk, err := m.Reserve(ctx, Reservation{UserID: tok.UserID, TokenID: tok.ID, Model: "gpt-4o-mini", Quota: est, RequestID: id})
+				tk, err := m.Reserve(ctx, Reservation{UserID: tok.UserID, TokenID: tok.ID, Model: "gpt-4o-mini", Quota: est, RequestID: id, Leasable: true})
 				if err != nil {
 					refused.Add(1)
 					continue
@@ -353,4 +353,25 @@ func TestLeaseConservationUnderChaos(t *testing.T) {
 	}
 	leases := b.scalar("SELECT count(*) FROM logs WHERE type = $1", LogTypeSystem)
 	t.Logf("served %d, refused %d, used %d, swept leases %d", served.Load(), refused.Load(), used, leases)
+}
+
+// TestLeasesOff: with QuotaLeaseEnabled off, a busy token's requests are
+// each reserved in the database.
+func TestLeasesOff(t *testing.T) {
+	b := setup(t)
+	up := newUpstream(t, okChat)
+	b.channel(up.URL, channelOpts{})
+	if _, err := b.pool.Exec(context.Background(), "INSERT INTO options (key, value) VALUES ('QuotaLeaseEnabled', 'false')"); err != nil {
+		t.Fatal(err)
+	}
+	b.reload()
+	key := b.token(tokenOpts{})
+	for i := 0; i < 3*leaseHotRequests; i++ {
+		res := b.post("/v1/chat/completions", key, chatBody)
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || b.meter.LeasesHeld() != 0 {
+			t.Fatalf("request %d: status %d, %d leases held", i, res.StatusCode, b.meter.LeasesHeld())
+		}
+	}
 }

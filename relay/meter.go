@@ -35,6 +35,8 @@ type Reservation struct {
 	Quota                      int64
 	Stream                     bool
 	RequestID                  string
+	// Leasable lets a busy token's request draw on a quota lease.
+	Leasable bool
 }
 
 // Ticket is a request's hold on quota: a reservation row of its own, or a
@@ -158,8 +160,10 @@ var reserveDonePool = sync.Pool{New: func() any { return make(chan reserveResult
 // memory; others reserve in the database. It waits for the database even if
 // ctx ends: the result may be a reservation that must be settled.
 func (m *Meter) Reserve(ctx context.Context, r Reservation) (Ticket, error) {
-	if d := m.drawLease(r); d != nil {
-		return Ticket{draw: d}, nil
+	if r.Leasable {
+		if d := m.drawLease(r); d != nil {
+			return Ticket{draw: d}, nil
+		}
 	}
 	id, err := m.reserveRow(ctx, r)
 	return Ticket{ReservationID: id}, err

@@ -72,7 +72,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode 
 
 	ticket, err := s.meter.Reserve(r.Context(), Reservation{
 		UserID: c.user.ID, TokenID: c.token.ID, ChannelID: ch.ID, Model: p.model,
-		Quota: estimate, Stream: p.stream, RequestID: rid,
+		Quota: estimate, Stream: p.stream, RequestID: rid, Leasable: opts.QuotaLeases,
 	})
 	switch {
 	case errors.Is(err, ErrTokenQuota):

@@ -17,16 +17,19 @@ import (
 // Options are the runtime settings the relay reads, parsed from the options
 // table (One API's keys) over the defaults.
 type Options struct {
-	ModelRatio             map[string]float64
-	CompletionRatio        map[string]float64
-	GroupRatio             map[string]float64
-	RetryTimes             int
-	AutoDisableChannel     bool
-	AutoEnableChannel      bool
-	QuotaPerUnit           float64
-	DisplayInCurrency      bool
-	UnpricedModelRatio     float64
-	RefuseUnpricedModels   bool
+	ModelRatio           map[string]float64
+	CompletionRatio      map[string]float64
+	GroupRatio           map[string]float64
+	RetryTimes           int
+	AutoDisableChannel   bool
+	AutoEnableChannel    bool
+	QuotaPerUnit         float64
+	DisplayInCurrency    bool
+	UnpricedModelRatio   float64
+	RefuseUnpricedModels bool
+	// QuotaLeases lets a busy token reserve from a block of its quota held
+	// in memory (relay/lease.go) instead of one database write per request.
+	QuotaLeases            bool
 	PreConsumedCompletions int // completion tokens reserved when a request sets no max_tokens
 	// LogRetentionDays is how many days of consumption logs the retention
 	// job keeps; 0 keeps them forever.
@@ -202,6 +205,7 @@ func init() {
 	RegisterOption("DisplayInCurrencyEnabled", OptionSpec{"true", ValidBool})
 	RegisterOption("UnpricedModelRatio", OptionSpec{strconv.Itoa(billing.DefaultUnpricedRatio), validNonNegativeFloat})
 	RegisterOption("RefuseUnpricedModels", OptionSpec{"false", ValidBool})
+	RegisterOption("QuotaLeaseEnabled", OptionSpec{"true", ValidBool})
 	RegisterOption("PreConsumedCompletionTokens", OptionSpec{"1000", ValidInt(0, 1_000_000)})
 	// Registered here rather than by the jobs package that applies it, so
 	// that every binary (and every package's tests) validates it the same.
@@ -254,6 +258,7 @@ func ParseOptions(stored map[string]string) (*Options, error) {
 	o.DisplayInCurrency = raw["DisplayInCurrencyEnabled"] == "true"
 	o.UnpricedModelRatio, _ = strconv.ParseFloat(raw["UnpricedModelRatio"], 64)
 	o.RefuseUnpricedModels = raw["RefuseUnpricedModels"] == "true"
+	o.QuotaLeases = raw["QuotaLeaseEnabled"] == "true"
 	o.PreConsumedCompletions, _ = strconv.Atoi(raw["PreConsumedCompletionTokens"])
 	o.LogRetentionDays, _ = strconv.Atoi(raw["LogRetentionDays"])
 	secs, _ := strconv.ParseFloat(raw["ChannelDisableThreshold"], 64)
