@@ -8,6 +8,8 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+
+	"oneapi/relay/adaptor"
 )
 
 // TestOfficialGoSDK drives the gateway with OpenAI's own Go SDK and checks
@@ -101,4 +103,48 @@ func asOpenAIError(err error, target **openai.Error) bool {
 		*target = e
 	}
 	return ok
+}
+
+// TestOfficialGoSDKConvertedProviders: the SDK reads what the Anthropic and
+// Gemini adaptors produce (a reply, and a stream its accumulator rebuilds,
+// usage included) as it reads OpenAI's own.
+func TestOfficialGoSDKConvertedProviders(t *testing.T) {
+	b := setup(t)
+	b.channel(anthropicUpstream(t).URL, channelOpts{typ: adaptor.TypeAnthropic, models: claudeModel, systemPrompt: "You are terse."})
+	b.channel(geminiUpstream(t).URL, channelOpts{typ: adaptor.TypeGemini, models: geminiModel})
+	client := openai.NewClient(option.WithBaseURL(b.srv.URL+"/v1/"), option.WithAPIKey(b.token(tokenOpts{})), option.WithMaxRetries(0))
+	ctx := context.Background()
+	for _, tc := range []struct{ model, streamed string }{
+		{claudeModel, "w0 w1 w2 w3 w4 "},
+		{geminiModel, "w0 w1 w2 w3 end"},
+	} {
+		chat, err := client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+			Model:    tc.model,
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello")},
+		})
+		if err != nil || chat.Choices[0].Message.Content != "Hello there!" || chat.Choices[0].FinishReason != "stop" ||
+			chat.Usage.PromptTokens != 12 || chat.Usage.CompletionTokens != 20 {
+			t.Fatalf("%s chat: %v %+v", tc.model, err, chat)
+		}
+		stream := client.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
+			Model:         tc.model,
+			Messages:      []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Say hello")},
+			StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)},
+		})
+		var acc openai.ChatCompletionAccumulator
+		for stream.Next() {
+			acc.AddChunk(stream.Current())
+		}
+		if err := stream.Err(); err != nil {
+			t.Fatalf("%s stream: %v", tc.model, err)
+		}
+		if len(acc.Choices) != 1 || acc.Choices[0].Message.Content != tc.streamed || acc.Choices[0].FinishReason != "stop" ||
+			acc.Usage.PromptTokens != 12 || acc.Usage.CompletionTokens != 20 {
+			t.Errorf("%s stream: %+v usage %+v", tc.model, acc.Choices, acc.Usage)
+		}
+	}
+	b.settled(4)
+	if n := b.scalar("SELECT count(*) FROM logs WHERE type = 2 AND prompt_tokens = 12 AND completion_tokens = 20"); n != 4 {
+		t.Errorf("log rows = %d, want 4", n)
+	}
 }
