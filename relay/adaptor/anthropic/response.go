@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 
 	"oneapi/relay/adaptor"
@@ -14,15 +13,13 @@ import (
 // output Claude models produce is well under a megabyte of text.
 const maxResponseSize = 32 << 20
 
-var errBodyTooLarge = errors.New("upstream body too large")
-
 // DecodeResponse converts a 2xx Messages API reply to an OpenAI
 // chat.completion.
 func (a *Adaptor) DecodeResponse(req *adaptor.Request, resp *http.Response) ([]byte, adaptor.Usage, error) {
 	defer resp.Body.Close()
-	body, err := readBody(resp.Body, maxResponseSize)
+	body, err := adaptor.ReadBody(resp, maxResponseSize)
 	if err != nil {
-		if errors.Is(err, errBodyTooLarge) {
+		if errors.Is(err, adaptor.ErrBodyTooLarge) {
 			// As the openai adaptor: another channel would answer as much.
 			return nil, adaptor.Usage{}, &adaptor.UpstreamError{Status: http.StatusBadGateway, Message: "upstream reply too large", Type: "upstream_error", Class: adaptor.ClassClient, Err: err}
 		}
@@ -50,16 +47,4 @@ func (a *Adaptor) DecodeResponse(req *adaptor.Request, resp *http.Response) ([]b
 		u = adaptor.Usage{PromptTokens: m.Usage.promptTokens(), CompletionTokens: m.Usage.OutputTokens, Reported: true}
 	}
 	return out, u, nil
-}
-
-// readBody reads all of r, failing past limit bytes.
-func readBody(r io.Reader, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read upstream body: %w", err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%w: more than %d bytes", errBodyTooLarge, limit)
-	}
-	return b, nil
 }

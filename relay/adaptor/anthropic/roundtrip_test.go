@@ -140,8 +140,8 @@ func TestDecodeResponseTooLarge(t *testing.T) {
 	body := `{"type":"message","content":[{"type":"text","text":"` + strings.Repeat("x", maxResponseSize) + `"}]}`
 	resp := &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader(body)), ContentLength: -1}
 	_, _, err := testAdaptor().DecodeResponse(&adaptor.Request{Mode: adaptor.ModeChat}, resp)
-	if !errors.Is(err, errBodyTooLarge) {
-		t.Errorf("err = %v, want errBodyTooLarge", err)
+	if !errors.Is(err, adaptor.ErrBodyTooLarge) {
+		t.Errorf("err = %v, want adaptor.ErrBodyTooLarge", err)
 	}
 }
 

@@ -149,9 +149,9 @@ func endsInVersion(p string) bool {
 // a batchEmbedContents reply into an embeddings list.
 func (a *Adaptor) DecodeResponse(req *adaptor.Request, resp *http.Response) ([]byte, adaptor.Usage, error) {
 	defer resp.Body.Close()
-	body, err := readBody(resp, maxResponseSize)
+	body, err := adaptor.ReadBody(resp, maxResponseSize)
 	if err != nil {
-		if errors.Is(err, errBodyTooLarge) {
+		if errors.Is(err, adaptor.ErrBodyTooLarge) {
 			return nil, adaptor.Usage{}, &adaptor.UpstreamError{Status: http.StatusBadGateway, Message: "upstream reply too large", Type: "upstream_error", Class: adaptor.ClassClient, Err: err}
 		}
 		return nil, adaptor.Usage{}, adaptor.TransportError(err)

@@ -461,7 +461,7 @@ func TestChatNonStream(t *testing.T) {
 
 func decodeChatReply(t *testing.T, reply string) (*oai.ChatResponse, adaptor.Usage, error) {
 	t.Helper()
-	resp := &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(reply))}
+	resp := &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(reply)), ContentLength: -1}
 	out, usage, err := New().DecodeResponse(&adaptor.Request{Mode: adaptor.ModeChat, Model: "gemini-x"}, resp)
 	if err != nil {
 		return nil, usage, err

@@ -5,9 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"strings"
@@ -19,20 +17,6 @@ import (
 
 // maxResponseSize bounds a non-stream reply held in memory.
 const maxResponseSize = 64 << 20
-
-var errBodyTooLarge = errors.New("upstream body too large")
-
-// readBody reads the whole body, at most limit bytes.
-func readBody(resp *http.Response, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read upstream body: %w", err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%w: more than %d bytes", errBodyTooLarge, limit)
-	}
-	return b, nil
-}
 
 // decodeChat converts a generateContent reply.
 func decodeChat(req *adaptor.Request, resp *http.Response, body []byte) ([]byte, adaptor.Usage, error) {

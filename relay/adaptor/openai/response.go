@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -23,9 +21,9 @@ const maxResponseSize = 256 << 20
 // {"error":...} object, as some vendors send, becomes an *UpstreamError.
 func (a *Adaptor) DecodeResponse(req *adaptor.Request, resp *http.Response) ([]byte, adaptor.Usage, error) {
 	defer resp.Body.Close()
-	body, err := readBody(resp, maxResponseSize)
+	body, err := adaptor.ReadBody(resp, maxResponseSize)
 	if err != nil {
-		if errors.Is(err, errBodyTooLarge) {
+		if errors.Is(err, adaptor.ErrBodyTooLarge) {
 			return nil, adaptor.Usage{}, &adaptor.UpstreamError{Status: http.StatusBadGateway, Message: "upstream reply too large", Type: "upstream_error", Class: adaptor.ClassClient, Err: err}
 		}
 		return nil, adaptor.Usage{}, adaptor.TransportError(err)
@@ -174,28 +172,6 @@ func statusFromCode(code oai.Code, def int) int {
 func looksLikeJSONObject(b []byte) bool {
 	b = bytes.TrimLeft(b, " \t\r\n")
 	return len(b) > 0 && b[0] == '{'
-}
-
-var errBodyTooLarge = errors.New("upstream body too large")
-
-// readBody reads the whole body, at most limit bytes.
-func readBody(resp *http.Response, limit int64) ([]byte, error) {
-	if n := resp.ContentLength; n >= 0 && n <= 16<<20 && n <= limit {
-		// Known, modest length: one allocation of the right size.
-		b := make([]byte, n)
-		if _, err := io.ReadFull(resp.Body, b); err != nil {
-			return nil, fmt.Errorf("read upstream body: %w", err)
-		}
-		return b, nil
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read upstream body: %w", err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%w: more than %d bytes", errBodyTooLarge, limit)
-	}
-	return b, nil
 }
 
 // requestKey returns the channel key the request carried, so it can be
