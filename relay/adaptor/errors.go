@@ -1,9 +1,11 @@
 package adaptor
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -223,6 +225,17 @@ func Redact(s string, secrets ...string) string {
 		s = skKeyPattern.ReplaceAllString(s, "[redacted]")
 	}
 	return s
+}
+
+// PlainErrorText is what of a non-JSON error body is worth showing: a
+// snippet of plain text, or "" for an HTML page (a proxy's) or binary.
+func PlainErrorText(body []byte, contentType string) string {
+	body = bytes.TrimSpace(body)
+	mt, _, _ := mime.ParseMediaType(contentType)
+	if len(body) == 0 || mt == "text/html" || body[0] == '<' || !utf8.Valid(body) {
+		return ""
+	}
+	return Snippet(body, 300)
 }
 
 // Snippet returns b with runs of white space collapsed, cut to at most n

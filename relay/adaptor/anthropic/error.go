@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"oneapi/relay/adaptor"
 )
@@ -52,11 +50,7 @@ func parseErrorBody(body []byte, contentType string) apiError {
 			}
 		}
 	}
-	mt, _, _ := mime.ParseMediaType(contentType)
-	if mt == "text/html" || bytes.HasPrefix(body, []byte("<")) || !utf8.Valid(body) {
-		return apiError{}
-	}
-	return apiError{Message: adaptor.Snippet(body, 300)}
+	return apiError{Message: adaptor.PlainErrorText(body, contentType)}
 }
 
 // newUpstreamError builds the error for an Anthropic error type and an

@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"oneapi/relay/adaptor"
 )
@@ -47,12 +45,7 @@ func parseErrorBody(body []byte, contentType string) *googleError {
 			return many[0].Error
 		}
 	}
-	// Plain text is worth showing; an HTML error page from a proxy is not.
-	mt, _, _ := mime.ParseMediaType(contentType)
-	if len(body) == 0 || mt == "text/html" || body[0] == '<' || !utf8.Valid(body) {
-		return &googleError{}
-	}
-	return &googleError{Message: adaptor.Snippet(body, 300)}
+	return &googleError{Message: adaptor.PlainErrorText(body, contentType)}
 }
 
 // newUpstreamError builds the error for status, with the key redacted

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
-	"unicode/utf8"
 
 	"oneapi/relay/adaptor"
 	"oneapi/relay/oai"
@@ -67,10 +65,5 @@ func parseErrorBody(body []byte, contentType string) oai.Error {
 			}
 		}
 	}
-	// Plain text is worth showing; an HTML error page from a proxy is not.
-	mt, _, _ := mime.ParseMediaType(contentType)
-	if mt == "text/html" || bytes.HasPrefix(body, []byte("<")) || !utf8.Valid(body) {
-		return oai.Error{}
-	}
-	return oai.Error{Message: adaptor.Snippet(body, 300)}
+	return oai.Error{Message: adaptor.PlainErrorText(body, contentType)}
 }
