@@ -15,6 +15,15 @@ CREATE TABLE quota_leases (
     heartbeat_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- The last settlement flush each node committed. A flush whose COMMIT
+-- reply was lost may have committed; the node looks here before retrying,
+-- so that a retry never bills twice what leases spent.
+CREATE TABLE meter_flushes (
+    node_id  text        PRIMARY KEY,
+    flush_id bigint      NOT NULL,
+    at       timestamptz NOT NULL DEFAULT now()
+);
+
 -- A request drawn from a lease that is still running after a moment gets a
 -- reservation row too (its estimate moved out of the lease), so that if its
 -- node dies the sweeper bills it at its estimate, as any reservation.
@@ -82,4 +91,5 @@ $$;
 DROP FUNCTION quota_lease_revoke;
 DROP FUNCTION quota_lease;
 ALTER TABLE reservations DROP COLUMN lease_id;
+DROP TABLE meter_flushes;
 DROP TABLE quota_leases;

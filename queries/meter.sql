@@ -88,3 +88,15 @@ RETURNING id, request_id;
 -- Ends a token's leases (or all of a user's, with token_id NULL) before an
 -- absolute quota edit; returns what they gave back.
 SELECT quota_lease_revoke(@user_id::bigint, sqlc.narg(token_id)::bigint)::bigint AS returned;
+
+-- name: MeterFlushMark :exec
+-- Records, inside a settlement flush, that this flush committed.
+INSERT INTO meter_flushes (node_id, flush_id, at) VALUES (@node_id, @flush_id, now())
+ON CONFLICT (node_id) DO UPDATE SET flush_id = excluded.flush_id, at = excluded.at;
+
+-- name: MeterFlushLast :one
+SELECT flush_id FROM meter_flushes WHERE node_id = @node_id;
+
+-- name: MeterFlushForget :exec
+-- Marks of nodes gone for a day.
+DELETE FROM meter_flushes WHERE at < now() - interval '1 day';

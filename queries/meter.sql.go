@@ -200,6 +200,43 @@ func (q *Queries) LogRequestIDsSettled(ctx context.Context, requestIds []string)
 	return items, nil
 }
 
+const meterFlushForget = `-- name: MeterFlushForget :exec
+DELETE FROM meter_flushes WHERE at < now() - interval '1 day'
+`
+
+// Marks of nodes gone for a day.
+func (q *Queries) MeterFlushForget(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, meterFlushForget)
+	return err
+}
+
+const meterFlushLast = `-- name: MeterFlushLast :one
+SELECT flush_id FROM meter_flushes WHERE node_id = $1
+`
+
+func (q *Queries) MeterFlushLast(ctx context.Context, nodeID string) (int64, error) {
+	row := q.db.QueryRow(ctx, meterFlushLast, nodeID)
+	var flush_id int64
+	err := row.Scan(&flush_id)
+	return flush_id, err
+}
+
+const meterFlushMark = `-- name: MeterFlushMark :exec
+INSERT INTO meter_flushes (node_id, flush_id, at) VALUES ($1, $2, now())
+ON CONFLICT (node_id) DO UPDATE SET flush_id = excluded.flush_id, at = excluded.at
+`
+
+type MeterFlushMarkParams struct {
+	NodeID  string
+	FlushID int64
+}
+
+// Records, inside a settlement flush, that this flush committed.
+func (q *Queries) MeterFlushMark(ctx context.Context, arg MeterFlushMarkParams) error {
+	_, err := q.db.Exec(ctx, meterFlushMark, arg.NodeID, arg.FlushID)
+	return err
+}
+
 const quotaLease = `-- name: QuotaLease :one
 SELECT quota_lease($1::bigint, $2::bigint, $3::bigint, $4::bigint, $5::text)::bigint AS lease_id
 `

@@ -120,6 +120,12 @@ type LoginFailure struct {
 	WindowEnd time.Time
 }
 
+type MeterFlush struct {
+	NodeID  string
+	FlushID int64
+	At      time.Time
+}
+
 type Option struct {
 	Key       string
 	Value     string

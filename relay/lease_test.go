@@ -375,3 +375,45 @@ func TestLeasesOff(t *testing.T) {
 		}
 	}
 }
+
+// TestFlushRetryAfterLostCommitReply: a settlement flush that committed but
+// whose reply was lost is not written again: its requests are billed once.
+func TestFlushRetryAfterLostCommitReply(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	key := b.token(tokenOpts{quota: 10_000_000})
+	tok, _ := b.st.Token(ctx, [32]byte(keys.Hash(key)))
+	var lost atomic.Int32
+	b.meter.smu.Lock()
+	b.meter.loseCommitReply = func() bool { return lost.Add(1) <= 1 } // the first flush
+	b.meter.smu.Unlock()
+	const n = 3 * leaseHotRequests
+	drew := 0
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("r%d", i)
+		tk, err := b.meter.Reserve(ctx, Reservation{UserID: tok.UserID, TokenID: tok.ID, Model: "gpt-4o-mini", Quota: 100, RequestID: id, Leasable: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tk.draw != nil {
+			drew++
+		}
+		b.meter.Settle(Settlement{Ticket: tk, Reserved: 100, Quota: 40, UserID: tok.UserID, TokenID: tok.ID, Served: true, RequestID: id})
+	}
+	if drew == 0 {
+		t.Fatal("no request drew on a lease")
+	}
+	time.Sleep(6 * settleEvery) // a flush while serving, then its retry
+	b.meter.Close()             // the final flush returns the lease
+	if lost.Load() < 2 {
+		t.Fatal("no flush after the one that lost its reply")
+	}
+	if rows := b.scalar("SELECT count(*) FROM logs WHERE type = 2"); rows != n {
+		t.Errorf("%d log rows, want %d", rows, n)
+	}
+	used := b.scalar("SELECT used_quota FROM tokens WHERE id = $1", tok.ID)
+	remain := b.scalar("SELECT remain_quota FROM tokens WHERE id = $1", tok.ID)
+	if used != n*40 || remain != 10_000_000-n*40 {
+		t.Errorf("used %d, remain %d; want %d, %d", used, remain, n*40, 10_000_000-n*40)
+	}
+}

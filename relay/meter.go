@@ -112,6 +112,22 @@ type Meter struct {
 	heat      map[int64]*heat
 	lastRenew time.Time
 	lastPrune time.Time // of heat
+
+	// Settlement flushes, touched by the settle loop only: each is numbered
+	// and marks its number in meter_flushes; unsure is a failed one that may
+	// have committed all the same (its COMMIT reply lost).
+	flushSeq int64
+	unsure   *flushAttempt
+	// loseCommitReply, set by tests, fails a flush after it committed.
+	loseCommitReply func() bool
+}
+
+// flushAttempt is a flush whose outcome is unknown: its number, how many
+// settlements of the carry it held, and what it would have applied.
+type flushAttempt struct {
+	id  int64
+	n   int
+	res flushResult
 }
 
 type reserveCall struct {
@@ -334,8 +350,9 @@ func (m *Meter) settleLoop() {
 			return
 		}
 		if err != nil {
-			// Nothing is dropped: the batch is retried (a transaction is
-			// atomic, so a retry never bills twice), backing off to 2 s.
+			// Nothing is dropped: the batch is retried, backing off to 2 s.
+			// A transaction is atomic, and one that committed despite the
+			// error is recognised by its mark, so a retry never bills twice.
 			metricSettleFailures.Inc()
 			m.log.Warn("settlement failed, retrying", "requests", len(carry), "err", err)
 			retryAt = time.Now().Add(backoff)
@@ -350,6 +367,23 @@ func (m *Meter) settleLoop() {
 // and the leases' work, in transactions of at most maxSettleBatch
 // settlements. On error *carry holds what is still to write.
 func (m *Meter) flushPending(carry *[]Settlement, stopping bool) error {
+	// First learn whether the failed flush committed after all: retrying
+	// it then would bill its requests again.
+	if a := m.unsure; a != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		last, err := m.q.MeterFlushLast(ctx, m.nodeID)
+		cancel()
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		m.unsure = nil
+		if err == nil && last == a.id {
+			m.smu.Lock()
+			m.apply(a.res)
+			m.smu.Unlock()
+			*carry = (*carry)[a.n:]
+		}
+	}
 	now := time.Now()
 	m.smu.Lock()
 	batch := append(*carry, m.settles...)
@@ -366,9 +400,11 @@ func (m *Meter) flushPending(carry *[]Settlement, stopping bool) error {
 		if n == len(batch) {
 			p = plan // the lease work goes with the last part, after every settlement it may release
 		}
-		res, err := m.flush(batch[:n], p)
+		m.flushSeq++
+		res, err := m.flush(m.flushSeq, batch[:n], p)
 		if err != nil {
 			*carry = batch
+			m.unsure = &flushAttempt{id: m.flushSeq, n: n, res: res}
 			return err
 		}
 		m.smu.Lock()
@@ -387,7 +423,7 @@ func (m *Meter) flushPending(carry *[]Settlement, stopping bool) error {
 // was spent out of leases, write reservation rows for long-running draws,
 // release retired leases, append the log rows, and adjust tokens, users and
 // channels by their aggregated deltas.
-func (m *Meter) flush(batch []Settlement, plan *leasePlan) (flushResult, error) {
+func (m *Meter) flush(id int64, batch []Settlement, plan *leasePlan) (flushResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var res flushResult
@@ -397,6 +433,9 @@ func (m *Meter) flush(batch []Settlement, plan *leasePlan) (flushResult, error) 
 			return err
 		}
 		q := m.q.WithTx(tx)
+		if err := q.MeterFlushMark(ctx, queries.MeterFlushMarkParams{NodeID: m.nodeID, FlushID: id}); err != nil {
+			return err
+		}
 		var ids []int64
 		for _, s := range batch {
 			if id := s.rowID(); id != 0 {
@@ -520,6 +559,9 @@ func (m *Meter) flush(batch []Settlement, plan *leasePlan) (flushResult, error) 
 		// reservations update, so the shorter they are held the better.
 		return agg.apply(ctx, q)
 	})
+	if err == nil && m.loseCommitReply != nil && m.loseCommitReply() {
+		err = errors.New("connection lost after COMMIT (test)")
+	}
 	return res, err
 }
 
@@ -709,6 +751,9 @@ func (m *Meter) SweepStale(ctx context.Context, olderThan time.Duration) (int, e
 		q := m.q.WithTx(tx)
 		var agg settleAggregate
 		var logs []queries.LogInsertManyParams
+		if err := q.MeterFlushForget(ctx); err != nil {
+			return err
+		}
 		leases, err := q.LeaseTakeStale(ctx, now.Add(-min(olderThan, leaseStaleAfter)))
 		if err != nil {
 			return err
