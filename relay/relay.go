@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"oneapi/pricing"
 	"oneapi/relay/adaptor"
-	"oneapi/relay/billing"
 	"oneapi/relay/tokenizer"
 	"oneapi/state"
 )
@@ -67,7 +67,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode 
 			fmt.Sprintf("The model `%s` has no price set; ask the administrator to set one.", p.model)})
 		return
 	}
-	price := pricing{modelRatio, completionRatio, groupRatio}
+	price := ratios{modelRatio, completionRatio, groupRatio}
 	estimate := price.estimate(p, opts.PreConsumedCompletions)
 
 	ticket, err := s.meter.Reserve(r.Context(), Reservation{
@@ -347,12 +347,12 @@ func (f *flushBeforeRead) Read(p []byte) (int, error) {
 	return f.ReadCloser.Read(p)
 }
 
-// pricing is one request's ratios.
-type pricing struct{ model, completion, group float64 }
+// ratios is one request's ratios.
+type ratios struct{ model, completion, group float64 }
 
 // estimate is what to reserve: the prompt plus the output the client allows
 // (or the configured default when it sets no limit).
-func (pr pricing) estimate(p *parsed, defaultCompletions int) int64 {
+func (pr ratios) estimate(p *parsed, defaultCompletions int) int64 {
 	if p.perCall > 0 {
 		return pr.quota(p, 0, 0)
 	}
@@ -369,11 +369,11 @@ func (pr pricing) estimate(p *parsed, defaultCompletions int) int64 {
 }
 
 // quota is the cost of a served request.
-func (pr pricing) quota(p *parsed, prompt, completion int) int64 {
+func (pr ratios) quota(p *parsed, prompt, completion int) int64 {
 	if p.perCall > 0 {
 		return int64(pr.model * pr.group * 1000 * p.perCall)
 	}
-	return billing.Quota(prompt, completion, pr.model, pr.completion, pr.group)
+	return pricing.Quota(prompt, completion, pr.model, pr.completion, pr.group)
 }
 
 // channelFailed records an upstream failure against its channel and, when the

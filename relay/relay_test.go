@@ -21,9 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"oneapi/keys"
+	"oneapi/pricing"
 	"oneapi/queries"
 	"oneapi/queries/dbtest"
-	"oneapi/relay/billing"
 	"oneapi/state"
 )
 
@@ -272,7 +272,7 @@ func okChat(w http.ResponseWriter, r *http.Request, body []byte) {
 
 // gpt4oMiniQuota is what one okChat answer costs under the default prices.
 func gpt4oMiniQuota() int64 {
-	return billing.Quota(usagePrompt, usageCompletion, billing.DefaultModelRatio["gpt-4o-mini"], billing.DefaultCompletionRatio["gpt-4o-mini"], 1)
+	return pricing.Quota(usagePrompt, usageCompletion, pricing.DefaultModelRatio["gpt-4o-mini"], pricing.DefaultCompletionRatio["gpt-4o-mini"], 1)
 }
 
 const chatBody = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}]}`
@@ -737,7 +737,7 @@ func TestUnpricedModel(t *testing.T) {
 	if err := b.pool.QueryRow(context.Background(), "SELECT content, quota FROM logs WHERE type = 2").Scan(&content, &quota); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(content, "no price") || quota != billing.Quota(usagePrompt, usageCompletion, billing.DefaultUnpricedRatio, 1, 1) {
+	if !strings.Contains(content, "no price") || quota != pricing.Quota(usagePrompt, usageCompletion, pricing.DefaultUnpricedRatio, 1, 1) {
 		t.Errorf("log content %q quota %d", content, quota)
 	}
 	if _, err := b.pool.Exec(context.Background(), "INSERT INTO options (key, value) VALUES ('RefuseUnpricedModels', 'true')"); err != nil {
@@ -828,7 +828,7 @@ func TestOtherEndpoints(t *testing.T) {
 	if c := b.scalar("SELECT completion_tokens FROM logs WHERE model_name = 'gpt-4.1'"); c != 9 {
 		t.Errorf("responses completion tokens %d", c)
 	}
-	if q := b.scalar("SELECT quota FROM logs WHERE model_name = 'dall-e-3'"); q != int64(billing.DefaultModelRatio["dall-e-3"]*1000) {
+	if q := b.scalar("SELECT quota FROM logs WHERE model_name = 'dall-e-3'"); q != int64(pricing.DefaultModelRatio["dall-e-3"]*1000) {
 		t.Errorf("image quota %d", q)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"oneapi/relay/billing"
+	"oneapi/pricing"
 )
 
 // Options are the runtime settings the relay reads, parsed from the options
@@ -195,15 +195,15 @@ func mustJSON(v any) string {
 }
 
 func init() {
-	RegisterOption("ModelRatio", OptionSpec{mustJSON(billing.DefaultModelRatio), ratioTable})
-	RegisterOption("CompletionRatio", OptionSpec{mustJSON(billing.DefaultCompletionRatio), ratioTable})
-	RegisterOption("GroupRatio", OptionSpec{mustJSON(billing.DefaultGroupRatio), ratioTable})
+	RegisterOption("ModelRatio", OptionSpec{mustJSON(pricing.DefaultModelRatio), ratioTable})
+	RegisterOption("CompletionRatio", OptionSpec{mustJSON(pricing.DefaultCompletionRatio), ratioTable})
+	RegisterOption("GroupRatio", OptionSpec{mustJSON(pricing.DefaultGroupRatio), ratioTable})
 	RegisterOption("RetryTimes", OptionSpec{"2", ValidInt(0, 10)})
 	RegisterOption("AutomaticDisableChannelEnabled", OptionSpec{"true", ValidBool})
 	RegisterOption("AutomaticEnableChannelEnabled", OptionSpec{"true", ValidBool})
-	RegisterOption("QuotaPerUnit", OptionSpec{strconv.Itoa(billing.DefaultQuotaPerUnit), validPositiveFloat})
+	RegisterOption("QuotaPerUnit", OptionSpec{strconv.Itoa(pricing.DefaultQuotaPerUnit), validPositiveFloat})
 	RegisterOption("DisplayInCurrencyEnabled", OptionSpec{"true", ValidBool})
-	RegisterOption("UnpricedModelRatio", OptionSpec{strconv.Itoa(billing.DefaultUnpricedRatio), validNonNegativeFloat})
+	RegisterOption("UnpricedModelRatio", OptionSpec{strconv.Itoa(pricing.DefaultUnpricedRatio), validNonNegativeFloat})
 	RegisterOption("RefuseUnpricedModels", OptionSpec{"false", ValidBool})
 	RegisterOption("QuotaLeaseEnabled", OptionSpec{"true", ValidBool})
 	RegisterOption("PreConsumedCompletionTokens", OptionSpec{"1000", ValidInt(0, 1_000_000)})

@@ -1,10 +1,10 @@
-// Package billing holds One API's price model: per-model ratios, completion
+// Package pricing holds One API's price model: per-model ratios, completion
 // ratios and group ratios, and the formula that turns token usage into quota.
 //
 // One ratio unit is $0.002 per 1K tokens ($2 per 1M), so a model's ratio is
 // its input list price per 1M tokens divided by 2, and its completion ratio is
 // output price ÷ input price. With the default QuotaPerUnit, 500 000 quota = 1 USD.
-package billing
+package pricing
 
 import "math"
 
