@@ -13,10 +13,10 @@ import "math"
 func Quota(promptTokens, completionTokens int, modelRatio, completionRatio, groupRatio float64) int64 {
 	ratio := modelRatio * groupRatio
 	f := math.Ceil((float64(promptTokens) + float64(completionTokens)*completionRatio) * ratio)
-	if f >= maxQuota {
+	if f >= MaxQuota {
 		// An absurd max_tokens must not wrap around to a tiny reservation:
 		// saturate, so that no balance covers it.
-		return maxQuota
+		return MaxQuota
 	}
 	q := int64(f)
 	if ratio != 0 && q <= 0 {
@@ -25,9 +25,9 @@ func Quota(promptTokens, completionTokens int, modelRatio, completionRatio, grou
 	return q
 }
 
-// maxQuota is what any request can cost at most: far beyond every balance,
+// MaxQuota is what any request can cost at most: far beyond every balance,
 // and small enough that sums of a few of them do not overflow.
-const maxQuota = 1 << 60
+const MaxQuota = 1 << 60
 
 // Defaults for the settings of this package, under One API's option keys.
 const (

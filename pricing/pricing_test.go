@@ -14,7 +14,7 @@ func TestQuota(t *testing.T) {
 		{"tiny rounds up to 1", 1, 0, 0.001, 1, 1, 1},
 		{"free model is free", 100, 100, 0, 1, 1, 0},
 		{"one million gpt-4o input tokens is 2.5 USD", 1_000_000, 0, 1.25, 4, 1, 1_250_000},
-		{"an absurd max_tokens saturates instead of wrapping", 10, 1 << 62, 15, 4, 1, maxQuota},
+		{"an absurd max_tokens saturates instead of wrapping", 10, 1 << 62, 15, 4, 1, MaxQuota},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
