@@ -31,7 +31,7 @@ func TestQuotaEditRevokesLeases(t *testing.T) {
 	}
 	lease := func() int64 { // what a node does when the token gets busy
 		t.Helper()
-		id := scalar("SELECT quota_lease($1, $2, 100, 4, 'node-x')", tok.ID, uid)
+		id := scalar("SELECT lease_id FROM quota_lease($1, $2, 100, 4, 'node-x')", tok.ID, uid)
 		if id == 0 {
 			t.Fatal("lease refused")
 		}

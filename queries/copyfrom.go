@@ -44,6 +44,14 @@ func (r iteratorForLogInsertMany) Values() ([]interface{}, error) {
 		r.rows[0].IsStream,
 		r.rows[0].RequestID,
 		r.rows[0].Content,
+		r.rows[0].UpstreamModel,
+		r.rows[0].CacheReadTokens,
+		r.rows[0].CacheWriteTokens,
+		r.rows[0].ReasoningTokens,
+		r.rows[0].AudioTokens,
+		r.rows[0].ImageTokens,
+		r.rows[0].WebSearchCalls,
+		r.rows[0].UsageCounted,
 	}, nil
 }
 
@@ -52,5 +60,5 @@ func (r iteratorForLogInsertMany) Err() error {
 }
 
 func (q *Queries) LogInsertMany(ctx context.Context, arg []LogInsertManyParams) (int64, error) {
-	return q.db.CopyFrom(ctx, []string{"logs"}, []string{"created_at", "type", "user_id", "username", "token_id", "token_name", "channel_id", "model_name", "prompt_tokens", "completion_tokens", "quota", "elapsed_ms", "is_stream", "request_id", "content"}, &iteratorForLogInsertMany{rows: arg})
+	return q.db.CopyFrom(ctx, []string{"logs"}, []string{"created_at", "type", "user_id", "username", "token_id", "token_name", "channel_id", "model_name", "prompt_tokens", "completion_tokens", "quota", "elapsed_ms", "is_stream", "request_id", "content", "upstream_model", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "audio_tokens", "image_tokens", "web_search_calls", "usage_counted"}, &iteratorForLogInsertMany{rows: arg})
 }

@@ -76,7 +76,7 @@ func (q *Queries) LogInsert(ctx context.Context, arg LogInsertParams) error {
 
 const logList = `-- name: LogList :many
 
-SELECT id, created_at, type, user_id, username, token_id, token_name, channel_id, model_name, prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content FROM logs
+SELECT id, created_at, type, user_id, username, token_id, token_name, channel_id, model_name, prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content, upstream_model, cache_read_tokens, cache_write_tokens, reasoning_tokens, audio_tokens, image_tokens, web_search_calls, usage_counted FROM logs
 WHERE ($1::smallint = 0 OR type = $1)
   AND ($2::text = '' OR username = $2)
   AND ($3::text = '' OR token_name = $3)
@@ -145,6 +145,14 @@ func (q *Queries) LogList(ctx context.Context, arg LogListParams) ([]Log, error)
 			&i.IsStream,
 			&i.RequestID,
 			&i.Content,
+			&i.UpstreamModel,
+			&i.CacheReadTokens,
+			&i.CacheWriteTokens,
+			&i.ReasoningTokens,
+			&i.AudioTokens,
+			&i.ImageTokens,
+			&i.WebSearchCalls,
+			&i.UsageCounted,
 		); err != nil {
 			return nil, err
 		}
@@ -157,7 +165,7 @@ func (q *Queries) LogList(ctx context.Context, arg LogListParams) ([]Log, error)
 }
 
 const logListForUser = `-- name: LogListForUser :many
-SELECT id, created_at, type, user_id, username, token_id, token_name, channel_id, model_name, prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content FROM logs
+SELECT id, created_at, type, user_id, username, token_id, token_name, channel_id, model_name, prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content, upstream_model, cache_read_tokens, cache_write_tokens, reasoning_tokens, audio_tokens, image_tokens, web_search_calls, usage_counted FROM logs
 WHERE user_id = $1
   AND ($2::smallint = 0 OR type = $2)
   AND ($3::text = '' OR token_name = $3)
@@ -217,6 +225,14 @@ func (q *Queries) LogListForUser(ctx context.Context, arg LogListForUserParams) 
 			&i.IsStream,
 			&i.RequestID,
 			&i.Content,
+			&i.UpstreamModel,
+			&i.CacheReadTokens,
+			&i.CacheWriteTokens,
+			&i.ReasoningTokens,
+			&i.AudioTokens,
+			&i.ImageTokens,
+			&i.WebSearchCalls,
+			&i.UsageCounted,
 		); err != nil {
 			return nil, err
 		}
@@ -230,7 +246,7 @@ func (q *Queries) LogListForUser(ctx context.Context, arg LogListForUserParams) 
 
 const logSearch = `-- name: LogSearch :many
 
-SELECT id, created_at, type, user_id, username, token_id, token_name, channel_id, model_name, prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content FROM logs
+SELECT id, created_at, type, user_id, username, token_id, token_name, channel_id, model_name, prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content, upstream_model, cache_read_tokens, cache_write_tokens, reasoning_tokens, audio_tokens, image_tokens, web_search_calls, usage_counted FROM logs
 WHERE type::text = $1::text
    OR token_name = $1
    OR model_name = $1
@@ -275,6 +291,14 @@ func (q *Queries) LogSearch(ctx context.Context, arg LogSearchParams) ([]Log, er
 			&i.IsStream,
 			&i.RequestID,
 			&i.Content,
+			&i.UpstreamModel,
+			&i.CacheReadTokens,
+			&i.CacheWriteTokens,
+			&i.ReasoningTokens,
+			&i.AudioTokens,
+			&i.ImageTokens,
+			&i.WebSearchCalls,
+			&i.UsageCounted,
 		); err != nil {
 			return nil, err
 		}
@@ -287,7 +311,7 @@ func (q *Queries) LogSearch(ctx context.Context, arg LogSearchParams) ([]Log, er
 }
 
 const logSearchForUser = `-- name: LogSearchForUser :many
-SELECT id, created_at, type, user_id, username, token_id, token_name, channel_id, model_name, prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content FROM logs
+SELECT id, created_at, type, user_id, username, token_id, token_name, channel_id, model_name, prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content, upstream_model, cache_read_tokens, cache_write_tokens, reasoning_tokens, audio_tokens, image_tokens, web_search_calls, usage_counted FROM logs
 WHERE user_id = $1
   AND (type::text = $2::text
        OR token_name = $2
@@ -329,6 +353,14 @@ func (q *Queries) LogSearchForUser(ctx context.Context, arg LogSearchForUserPara
 			&i.IsStream,
 			&i.RequestID,
 			&i.Content,
+			&i.UpstreamModel,
+			&i.CacheReadTokens,
+			&i.CacheWriteTokens,
+			&i.ReasoningTokens,
+			&i.AudioTokens,
+			&i.ImageTokens,
+			&i.WebSearchCalls,
+			&i.UsageCounted,
 		); err != nil {
 			return nil, err
 		}

@@ -13,10 +13,15 @@ import (
 )
 
 const channelSettleMany = `-- name: ChannelSettleMany :exec
+WITH d AS (
+    SELECT unnest($1::bigint[]) AS id, unnest($2::bigint[]) AS used, unnest($3::int[]) AS elapsed_ms
+), locked AS (
+    SELECT c.id FROM channels c WHERE c.id IN (SELECT d.id FROM d) ORDER BY c.id FOR UPDATE
+)
 UPDATE channels c
 SET used_quota = c.used_quota + d.used,
     response_time_ms = CASE WHEN d.elapsed_ms > 0 THEN d.elapsed_ms ELSE c.response_time_ms END
-FROM (SELECT unnest($1::bigint[]) AS id, unnest($2::bigint[]) AS used, unnest($3::int[]) AS elapsed_ms) d
+FROM d JOIN locked l ON l.id = d.id
 WHERE c.id = d.id
 `
 
@@ -26,8 +31,20 @@ type ChannelSettleManyParams struct {
 	ElapsedMs []int32
 }
 
+// Channel rows locked in id order, last in the global lock order.
 func (q *Queries) ChannelSettleMany(ctx context.Context, arg ChannelSettleManyParams) error {
 	_, err := q.db.Exec(ctx, channelSettleMany, arg.Ids, arg.Used, arg.ElapsedMs)
+	return err
+}
+
+const leaseLockMany = `-- name: LeaseLockMany :exec
+SELECT id FROM quota_leases WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE
+`
+
+// A flush locks its leases first, in id order (the global lock order puts
+// leases before reservations, tokens and users).
+func (q *Queries) LeaseLockMany(ctx context.Context, ids []int64) error {
+	_, err := q.db.Exec(ctx, leaseLockMany, ids)
 	return err
 }
 
@@ -125,7 +142,7 @@ func (q *Queries) LeaseSpend(ctx context.Context, arg LeaseSpendParams) ([]int64
 const leaseTakeStale = `-- name: LeaseTakeStale :many
 DELETE FROM quota_leases
 WHERE id IN (SELECT id FROM quota_leases WHERE heartbeat_at < $1::timestamptz ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED)
-RETURNING id, node_id, token_id, user_id, amount, created_at, heartbeat_at
+RETURNING id, node_id, token_id, user_id, amount, created_at, heartbeat_at, token_epoch, user_epoch
 `
 
 // Leases whose node stopped renewing them before the cutoff.
@@ -146,6 +163,8 @@ func (q *Queries) LeaseTakeStale(ctx context.Context, cutoff time.Time) ([]Quota
 			&i.Amount,
 			&i.CreatedAt,
 			&i.HeartbeatAt,
+			&i.TokenEpoch,
+			&i.UserEpoch,
 		); err != nil {
 			return nil, err
 		}
@@ -173,6 +192,14 @@ type LogInsertManyParams struct {
 	IsStream         bool
 	RequestID        string
 	Content          string
+	UpstreamModel    string
+	CacheReadTokens  int32
+	CacheWriteTokens int32
+	ReasoningTokens  int32
+	AudioTokens      int32
+	ImageTokens      int32
+	WebSearchCalls   int32
+	UsageCounted     bool
 }
 
 const logRequestIDsSettled = `-- name: LogRequestIDsSettled :many
@@ -237,8 +264,46 @@ func (q *Queries) MeterFlushMark(ctx context.Context, arg MeterFlushMarkParams) 
 	return err
 }
 
+const meterNodeBeat = `-- name: MeterNodeBeat :exec
+INSERT INTO meter_nodes (node_id) VALUES ($1)
+ON CONFLICT (node_id) DO UPDATE SET heartbeat_at = now()
+`
+
+// A node's heartbeat, renewed every few seconds while it runs.
+func (q *Queries) MeterNodeBeat(ctx context.Context, nodeID string) error {
+	_, err := q.db.Exec(ctx, meterNodeBeat, nodeID)
+	return err
+}
+
+const meterNodeForget = `-- name: MeterNodeForget :exec
+DELETE FROM meter_nodes WHERE heartbeat_at < now() - interval '1 day'
+`
+
+// Rows of nodes gone for a day.
+func (q *Queries) MeterNodeForget(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, meterNodeForget)
+	return err
+}
+
+const quotaCheck = `-- name: QuotaCheck :one
+SELECT (t.unlimited_quota OR t.remain_quota > 0) AND u.quota > 0 AS has_quota
+FROM tokens t JOIN users u ON u.id = t.user_id
+WHERE t.id = $1
+`
+
+// Whether the token and its user have any quota left at all: asked before
+// counting a large prompt, so a key with nothing left cannot make the
+// gateway count for it.
+func (q *Queries) QuotaCheck(ctx context.Context, tokenID int64) (pgtype.Bool, error) {
+	row := q.db.QueryRow(ctx, quotaCheck, tokenID)
+	var has_quota pgtype.Bool
+	err := row.Scan(&has_quota)
+	return has_quota, err
+}
+
 const quotaLease = `-- name: QuotaLease :one
-SELECT quota_lease($1::bigint, $2::bigint, $3::bigint, $4::bigint, $5::text)::bigint AS lease_id
+SELECT lease_id::bigint AS lease_id, token_epoch::bigint AS token_epoch, user_epoch::bigint AS user_epoch
+FROM quota_lease($1::bigint, $2::bigint, $3::bigint, $4::bigint, $5::text)
 `
 
 type QuotaLeaseParams struct {
@@ -249,8 +314,15 @@ type QuotaLeaseParams struct {
 	NodeID   string
 }
 
-// Returns the lease id, or 0 when the token or user lacks the headroom.
-func (q *Queries) QuotaLease(ctx context.Context, arg QuotaLeaseParams) (int64, error) {
+type QuotaLeaseRow struct {
+	LeaseID    int64
+	TokenEpoch int64
+	UserEpoch  int64
+}
+
+// Returns the lease id (0 when the token or user lacks the headroom) and
+// the epochs of the balances it was taken from.
+func (q *Queries) QuotaLease(ctx context.Context, arg QuotaLeaseParams) (QuotaLeaseRow, error) {
 	row := q.db.QueryRow(ctx, quotaLease,
 		arg.TokenID,
 		arg.UserID,
@@ -258,19 +330,135 @@ func (q *Queries) QuotaLease(ctx context.Context, arg QuotaLeaseParams) (int64, 
 		arg.Headroom,
 		arg.NodeID,
 	)
-	var lease_id int64
-	err := row.Scan(&lease_id)
-	return lease_id, err
+	var i QuotaLeaseRow
+	err := row.Scan(&i.LeaseID, &i.TokenEpoch, &i.UserEpoch)
+	return i, err
+}
+
+const quotaReserveMany = `-- name: QuotaReserveMany :many
+SELECT idx::int AS idx, reservation_id::bigint AS reservation_id, granted::bigint AS granted,
+       token_epoch::bigint AS token_epoch, user_epoch::bigint AS user_epoch
+FROM quota_reserve_many($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[],
+                        $5::text, $6::text[], $7::bigint[], $8::text[],
+                        $9::boolean[])
+`
+
+type QuotaReserveManyParams struct {
+	TokenIds   []int64
+	UserIds    []int64
+	MinQuotas  []int64
+	MaxQuotas  []int64
+	NodeID     string
+	RequestIds []string
+	ChannelIds []int64
+	ModelNames []string
+	IsStreams  []bool
+}
+
+type QuotaReserveManyRow struct {
+	Idx           int32
+	ReservationID int64
+	Granted       int64
+	TokenEpoch    int64
+	UserEpoch     int64
+}
+
+// A batch of reservations in one statement (quota_reserve_many): per item
+// the reservation id (-1: token short, -2: user short), what was granted
+// and the balances' epochs.
+func (q *Queries) QuotaReserveMany(ctx context.Context, arg QuotaReserveManyParams) ([]QuotaReserveManyRow, error) {
+	rows, err := q.db.Query(ctx, quotaReserveMany,
+		arg.TokenIds,
+		arg.UserIds,
+		arg.MinQuotas,
+		arg.MaxQuotas,
+		arg.NodeID,
+		arg.RequestIds,
+		arg.ChannelIds,
+		arg.ModelNames,
+		arg.IsStreams,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []QuotaReserveManyRow{}
+	for rows.Next() {
+		var i QuotaReserveManyRow
+		if err := rows.Scan(
+			&i.Idx,
+			&i.ReservationID,
+			&i.Granted,
+			&i.TokenEpoch,
+			&i.UserEpoch,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const reservationFindMany = `-- name: ReservationFindMany :many
+SELECT request_id, id, quota, token_epoch, user_epoch FROM reservations
+WHERE node_id = $1 AND request_id = ANY($2::text[])
+`
+
+type ReservationFindManyParams struct {
+	NodeID     string
+	RequestIds []string
+}
+
+type ReservationFindManyRow struct {
+	RequestID  string
+	ID         int64
+	Quota      int64
+	TokenEpoch int64
+	UserEpoch  int64
+}
+
+// After a reservation batch whose reply was lost: which of its requests
+// were reserved after all.
+func (q *Queries) ReservationFindMany(ctx context.Context, arg ReservationFindManyParams) ([]ReservationFindManyRow, error) {
+	rows, err := q.db.Query(ctx, reservationFindMany, arg.NodeID, arg.RequestIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ReservationFindManyRow{}
+	for rows.Next() {
+		var i ReservationFindManyRow
+		if err := rows.Scan(
+			&i.RequestID,
+			&i.ID,
+			&i.Quota,
+			&i.TokenEpoch,
+			&i.UserEpoch,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const reservationJournal = `-- name: ReservationJournal :many
-INSERT INTO reservations (created_at, node_id, user_id, token_id, channel_id, model_name, quota, is_stream, request_id, lease_id)
-SELECT d.created_at, $1::text, d.user_id, d.token_id, d.channel_id, d.model_name, d.quota, d.is_stream, d.request_id, d.lease_id
+INSERT INTO reservations (created_at, node_id, user_id, token_id, channel_id, model_name, quota, is_stream, request_id, lease_id,
+                          token_epoch, user_epoch)
+SELECT d.created_at, $1::text, d.user_id, d.token_id, d.channel_id, d.model_name, d.quota, d.is_stream, d.request_id, d.lease_id,
+       l.token_epoch, l.user_epoch
 FROM (SELECT unnest($2::timestamptz[]) AS created_at, unnest($3::bigint[]) AS user_id,
              unnest($4::bigint[]) AS token_id, unnest($5::bigint[]) AS channel_id,
              unnest($6::text[]) AS model_name, unnest($7::bigint[]) AS quota,
              unnest($8::boolean[]) AS is_stream, unnest($9::text[]) AS request_id,
              unnest($10::bigint[]) AS lease_id) d
+JOIN quota_leases l ON l.id = d.lease_id
 RETURNING id, request_id
 `
 
@@ -353,14 +541,18 @@ func (q *Queries) ReservationTakeMany(ctx context.Context, ids []int64) ([]int64
 const reservationTakeStale = `-- name: ReservationTakeStale :many
 DELETE FROM reservations
 WHERE id IN (SELECT r.id FROM reservations r
-             WHERE CASE WHEN r.lease_id IS NULL THEN r.created_at < $1::timestamptz
+             WHERE CASE WHEN r.lease_id IS NULL
+                        THEN NOT EXISTS (SELECT 1 FROM meter_nodes n
+                                         WHERE n.node_id = r.node_id AND n.heartbeat_at >= $1::timestamptz)
                         ELSE NOT EXISTS (SELECT 1 FROM quota_leases l WHERE l.id = r.lease_id) END
              ORDER BY r.id LIMIT 1000 FOR UPDATE SKIP LOCKED)
-RETURNING id, created_at, node_id, user_id, token_id, channel_id, model_name, quota, is_stream, request_id, lease_id
+RETURNING id, created_at, node_id, user_id, token_id, channel_id, model_name, quota, is_stream, request_id, lease_id, token_epoch, user_epoch
 `
 
-// Reservations whose node died or lost the database: on their own, older
-// than the cutoff; drawn from a lease, once the lease is gone (swept first).
+// Reservations whose node died: on their own, once their node stopped
+// renewing its meter_nodes row before the cutoff (however old the request:
+// a live node's requests may run as long as they like); drawn from a lease,
+// once the lease is gone (swept first).
 func (q *Queries) ReservationTakeStale(ctx context.Context, cutoff time.Time) ([]Reservation, error) {
 	rows, err := q.db.Query(ctx, reservationTakeStale, cutoff)
 	if err != nil {
@@ -382,6 +574,8 @@ func (q *Queries) ReservationTakeStale(ctx context.Context, cutoff time.Time) ([
 			&i.IsStream,
 			&i.RequestID,
 			&i.LeaseID,
+			&i.TokenEpoch,
+			&i.UserEpoch,
 		); err != nil {
 			return nil, err
 		}
@@ -394,43 +588,77 @@ func (q *Queries) ReservationTakeStale(ctx context.Context, cutoff time.Time) ([
 }
 
 const tokenSettleMany = `-- name: TokenSettleMany :exec
-UPDATE tokens t
-SET remain_quota = t.remain_quota + d.refund, used_quota = t.used_quota + d.used, accessed_at = now()
-FROM (SELECT unnest($1::bigint[]) AS id, unnest($2::bigint[]) AS refund, unnest($3::bigint[]) AS used) d
-WHERE t.id = d.id
+WITH d AS (
+    SELECT unnest($1::bigint[]) AS id, unnest($2::bigint[]) AS epoch, unnest($3::bigint[]) AS refund,
+           unnest($4::bigint[]) AS refund_after_edit, unnest($5::bigint[]) AS used
+), locked AS (
+    SELECT t.id, t.quota_epoch FROM tokens t WHERE t.id IN (SELECT d.id FROM d) ORDER BY t.id FOR UPDATE
+), agg AS (
+    SELECT d.id, sum(CASE WHEN d.epoch = l.quota_epoch THEN d.refund ELSE d.refund_after_edit END)::bigint AS delta,
+           sum(d.used)::bigint AS used
+    FROM d JOIN locked l ON l.id = d.id GROUP BY d.id
+)
+UPDATE tokens t SET remain_quota = t.remain_quota + agg.delta, used_quota = t.used_quota + agg.used, accessed_at = now()
+FROM agg WHERE t.id = agg.id
 `
 
 type TokenSettleManyParams struct {
-	Ids     []int64
-	Refunds []int64
-	Used    []int64
+	Ids              []int64
+	Epochs           []int64
+	Refunds          []int64
+	RefundsAfterEdit []int64
+	Used             []int64
 }
 
-// Tokens are updated before users, the same order quota_reserve locks them.
+// Settles tokens, rows locked in id order (the global lock order: tokens
+// before users, each by id). Each entry is a sum over the requests of one
+// token reserved under one epoch: refund applies while the epoch is still
+// the token's, refund_after_edit (only what a request cost beyond its
+// reservation) once an absolute edit has set the balance since.
 func (q *Queries) TokenSettleMany(ctx context.Context, arg TokenSettleManyParams) error {
-	_, err := q.db.Exec(ctx, tokenSettleMany, arg.Ids, arg.Refunds, arg.Used)
+	_, err := q.db.Exec(ctx, tokenSettleMany,
+		arg.Ids,
+		arg.Epochs,
+		arg.Refunds,
+		arg.RefundsAfterEdit,
+		arg.Used,
+	)
 	return err
 }
 
 const userSettleMany = `-- name: UserSettleMany :exec
-UPDATE users u
-SET quota = u.quota + d.refund, used_quota = u.used_quota + d.used, request_count = u.request_count + d.requests
-FROM (SELECT unnest($1::bigint[]) AS id, unnest($2::bigint[]) AS refund,
-             unnest($3::bigint[]) AS used, unnest($4::bigint[]) AS requests) d
-WHERE u.id = d.id
+WITH d AS (
+    SELECT unnest($1::bigint[]) AS id, unnest($2::bigint[]) AS epoch, unnest($3::bigint[]) AS refund,
+           unnest($4::bigint[]) AS refund_after_edit, unnest($5::bigint[]) AS used,
+           unnest($6::bigint[]) AS requests
+), locked AS (
+    SELECT u.id, u.quota_epoch FROM users u WHERE u.id IN (SELECT d.id FROM d) ORDER BY u.id FOR UPDATE
+), agg AS (
+    SELECT d.id, sum(CASE WHEN d.epoch = l.quota_epoch THEN d.refund ELSE d.refund_after_edit END)::bigint AS delta,
+           sum(d.used)::bigint AS used, sum(d.requests)::bigint AS requests
+    FROM d JOIN locked l ON l.id = d.id GROUP BY d.id
+)
+UPDATE users u SET quota = u.quota + agg.delta, used_quota = u.used_quota + agg.used,
+                   request_count = u.request_count + agg.requests
+FROM agg WHERE u.id = agg.id
 `
 
 type UserSettleManyParams struct {
-	Ids      []int64
-	Refunds  []int64
-	Used     []int64
-	Requests []int64
+	Ids              []int64
+	Epochs           []int64
+	Refunds          []int64
+	RefundsAfterEdit []int64
+	Used             []int64
+	Requests         []int64
 }
 
+// As TokenSettleMany, for users.
 func (q *Queries) UserSettleMany(ctx context.Context, arg UserSettleManyParams) error {
 	_, err := q.db.Exec(ctx, userSettleMany,
 		arg.Ids,
+		arg.Epochs,
 		arg.Refunds,
+		arg.RefundsAfterEdit,
 		arg.Used,
 		arg.Requests,
 	)

@@ -112,6 +112,14 @@ type Log struct {
 	IsStream         bool
 	RequestID        string
 	Content          string
+	UpstreamModel    string
+	CacheReadTokens  int32
+	CacheWriteTokens int32
+	ReasoningTokens  int32
+	AudioTokens      int32
+	ImageTokens      int32
+	WebSearchCalls   int32
+	UsageCounted     bool
 }
 
 type LoginFailure struct {
@@ -124,6 +132,12 @@ type MeterFlush struct {
 	NodeID  string
 	FlushID int64
 	At      time.Time
+}
+
+type MeterNode struct {
+	NodeID      string
+	StartedAt   time.Time
+	HeartbeatAt time.Time
 }
 
 type Option struct {
@@ -140,6 +154,8 @@ type QuotaLease struct {
 	Amount      int64
 	CreatedAt   time.Time
 	HeartbeatAt time.Time
+	TokenEpoch  int64
+	UserEpoch   int64
 }
 
 type Redemption struct {
@@ -156,17 +172,19 @@ type Redemption struct {
 }
 
 type Reservation struct {
-	ID        int64
-	CreatedAt time.Time
-	NodeID    string
-	UserID    int64
-	TokenID   int64
-	ChannelID int64
-	ModelName string
-	Quota     int64
-	IsStream  bool
-	RequestID string
-	LeaseID   pgtype.Int8
+	ID         int64
+	CreatedAt  time.Time
+	NodeID     string
+	UserID     int64
+	TokenID    int64
+	ChannelID  int64
+	ModelName  string
+	Quota      int64
+	IsStream   bool
+	RequestID  string
+	LeaseID    pgtype.Int8
+	TokenEpoch int64
+	UserEpoch  int64
 }
 
 type RiverJob struct {
@@ -239,6 +257,7 @@ type Token struct {
 	Subnet         string
 	CreatedAt      time.Time
 	AccessedAt     *time.Time
+	QuotaEpoch     int64
 }
 
 type User struct {
@@ -263,4 +282,5 @@ type User struct {
 	LarkID             pgtype.Text
 	CreatedAt          time.Time
 	DeletedAt          *time.Time
+	QuotaEpoch         int64
 }

@@ -28,7 +28,10 @@ SELECT * FROM tokens WHERE user_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3;
 SELECT * FROM tokens WHERE user_id = $1 AND name ILIKE '%' || @keyword::text || '%' ORDER BY id DESC LIMIT 100;
 
 -- name: TokenUpdate :one
-UPDATE tokens SET name = $3, status = $4, expires_at = $5, remain_quota = $6, unlimited_quota = $7, models = $8, subnet = $9
+-- Setting remain_quota to a new value is an absolute edit: quota_epoch
+-- moves on, which voids the refunds of requests reserved before it.
+UPDATE tokens SET name = $3, status = $4, expires_at = $5, remain_quota = $6, unlimited_quota = $7, models = $8, subnet = $9,
+                  quota_epoch = CASE WHEN remain_quota <> $6 THEN quota_epoch + 1 ELSE quota_epoch END
 WHERE id = $1 AND user_id = $2
 RETURNING *;
 

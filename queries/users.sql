@@ -60,10 +60,12 @@ WHERE id = @id AND deleted_at IS NULL
 RETURNING *;
 
 -- UserUpdate is the admin edit: the caller has already checked that the role
--- stays below its own.
+-- stays below its own. A new quota is an absolute edit: quota_epoch moves on,
+-- which voids the refunds of requests reserved before it.
 -- name: UserUpdate :one
 UPDATE users SET username = @username, display_name = @display_name, email = @email,
-                 group_name = @group_name, quota = @quota, role = @role, status = @status
+                 group_name = @group_name, quota = @quota, role = @role, status = @status,
+                 quota_epoch = CASE WHEN quota <> @quota THEN quota_epoch + 1 ELSE quota_epoch END
 WHERE id = @id AND deleted_at IS NULL
 RETURNING *;
 

@@ -20,20 +20,20 @@ type apiError struct {
 
 // Rejections, each with its own code so a client (or its operator) can tell them apart.
 var (
-	errMissingKey    = &apiError{http.StatusUnauthorized, "invalid_request_error", "missing_api_key", "You didn't provide an API key. Send it as 'Authorization: Bearer sk-...'."}
-	errInvalidKey    = &apiError{http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "Incorrect API key provided."}
-	errTokenDisabled = &apiError{http.StatusUnauthorized, "invalid_request_error", "token_disabled", "This API key has been disabled."}
-	errTokenExpired  = &apiError{http.StatusUnauthorized, "invalid_request_error", "token_expired", "This API key has expired."}
-	errUserDisabled  = &apiError{http.StatusForbidden, "invalid_request_error", "user_disabled", "The account that owns this API key is disabled."}
-	errIPNotAllowed  = &apiError{http.StatusForbidden, "invalid_request_error", "ip_not_allowed", "This API key may not be used from your IP address."}
-	errPinNotAllowed = &apiError{http.StatusForbidden, "invalid_request_error", "channel_pin_not_allowed", "Only administrators may pin a channel with sk-KEY-CHANNELID."}
-	errTokenQuota    = &apiError{http.StatusForbidden, "insufficient_quota", "token_quota_exhausted", "This API key's quota is exhausted."}
-	errUserQuota     = &apiError{http.StatusForbidden, "insufficient_quota", "insufficient_user_quota", "Your account's quota is insufficient for this request."}
-	errBodyTooLarge  = &apiError{http.StatusRequestEntityTooLarge, "invalid_request_error", "request_too_large", "The request body is too large."}
-	errBadJSON       = &apiError{http.StatusBadRequest, "invalid_request_error", "invalid_json", "We could not parse the JSON body of your request. The OpenAI API expects a JSON payload."}
-	errNoModel       = &apiError{http.StatusBadRequest, "invalid_request_error", "missing_model", "You must provide a model parameter."}
-	errInternal      = &apiError{http.StatusInternalServerError, "server_error", "internal_error", "The gateway failed to process your request."}
-	errNoChannel     = &apiError{http.StatusServiceUnavailable, "server_error", "no_available_channel", "No upstream channel is available for this model right now."}
+	errMissingKey     = &apiError{http.StatusUnauthorized, "invalid_request_error", "missing_api_key", "You didn't provide an API key. Send it as 'Authorization: Bearer sk-...'."}
+	errInvalidKey     = &apiError{http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "Incorrect API key provided."}
+	errTokenDisabled  = &apiError{http.StatusUnauthorized, "invalid_request_error", "token_disabled", "This API key has been disabled."}
+	errTokenExpired   = &apiError{http.StatusUnauthorized, "invalid_request_error", "token_expired", "This API key has expired."}
+	errUserDisabled   = &apiError{http.StatusForbidden, "invalid_request_error", "user_disabled", "The account that owns this API key is disabled."}
+	errIPNotAllowed   = &apiError{http.StatusForbidden, "invalid_request_error", "ip_not_allowed", "This API key may not be used from your IP address."}
+	errPinNotAllowed  = &apiError{http.StatusForbidden, "invalid_request_error", "channel_pin_not_allowed", "Only administrators may pin a channel with sk-KEY-CHANNELID."}
+	errTokenQuota     = &apiError{http.StatusForbidden, "insufficient_quota", "token_quota_exhausted", "This API key's quota is exhausted."}
+	errUserQuota      = &apiError{http.StatusForbidden, "insufficient_quota", "insufficient_user_quota", "Your account's quota is insufficient for this request."}
+	errBodyTooLarge   = &apiError{http.StatusRequestEntityTooLarge, "invalid_request_error", "request_too_large", "The request body is too large."}
+	errBadJSON        = &apiError{http.StatusBadRequest, "invalid_request_error", "invalid_json", "We could not parse the JSON body of your request. The OpenAI API expects a JSON payload."}
+	errNoModel        = &apiError{http.StatusBadRequest, "invalid_request_error", "missing_model", "You must provide a model parameter."}
+	errInternal       = &apiError{http.StatusInternalServerError, "server_error", "internal_error", "The gateway failed to process your request."}
+	errQuotaExhausted = &apiError{http.StatusForbidden, "insufficient_quota", "insufficient_quota", "This API key or its account has no quota left."}
 )
 
 func badRequest(code, msg string) *apiError {

@@ -39,6 +39,8 @@ const (
 // guarded by Meter.smu.
 type lease struct {
 	id, tokenID, userID int64
+	// The balances' epochs when the lease was taken (see settle.go).
+	tokenEpoch, userEpoch int64
 	avail               int64 // what new draws may take (settled draws give back what they did not use)
 	lastDraw            time.Time
 	retiring            bool // takes no new draws; released once its draws have settled
@@ -104,7 +106,7 @@ func (m *Meter) drawLease(r Reservation) *draw {
 	m.smu.Unlock()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	id, err := m.q.QuotaLease(ctx, queries.QuotaLeaseParams{
+	row, err := m.q.QuotaLease(ctx, queries.QuotaLeaseParams{
 		TokenID: r.TokenID, UserID: r.UserID, Amount: amount, Headroom: leaseHeadroom, NodeID: m.nodeID,
 	})
 	cancel()
@@ -112,14 +114,15 @@ func (m *Meter) drawLease(r Reservation) *draw {
 	m.smu.Lock()
 	defer m.smu.Unlock()
 	delete(m.acquiring, r.TokenID)
-	if err != nil || id == 0 {
+	if err != nil || row.LeaseID == 0 {
 		if err != nil {
 			m.log.Warn("quota lease", "token_id", r.TokenID, "err", err)
 		}
 		h.refusedUntil = now.Add(leaseRefused)
 		return nil
 	}
-	l := &lease{id: id, tokenID: r.TokenID, userID: r.UserID, avail: amount, draws: map[*draw]struct{}{}}
+	l := &lease{id: row.LeaseID, tokenID: r.TokenID, userID: r.UserID, tokenEpoch: row.TokenEpoch, userEpoch: row.UserEpoch,
+		avail: amount, draws: map[*draw]struct{}{}}
 	m.leases[l] = struct{}{}
 	m.current[r.TokenID] = l
 	return l.take(r, now)

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,8 +11,10 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"oneapi/relay/adaptor"
 	"oneapi/relay/oai"
@@ -20,20 +23,30 @@ import (
 
 // parsed is what the relay needs from a request body.
 type parsed struct {
-	mode        adaptor.Mode
-	body        []byte
-	contentType string // "" = JSON
-	model       string
-	stream      bool
-	wantUsage   bool // the client asked for stream usage itself
-	chat        *oai.ChatRequest
+	mode          adaptor.Mode
+	body          []byte
+	contentType   string // "" = JSON
+	model         string
+	stream        bool
+	wantUsage     bool // the client asked for stream usage itself
+	streamOptions bool // the body has a stream_options member
+	chat          *oai.ChatRequest
+
+	// What countPrompt counts, besides chat: texts, plus token ids given
+	// as numbers (completions, embeddings).
+	texts    []string
+	tokenIDs int
 
 	promptTokens int
-	// maxOutput is the output limit the client set (0: none).
+	// maxOutput is the output limit the client set (0: none); choices is n.
 	maxOutput int
+	choices   int
 	// perCall, when > 0, is a fixed price multiplier instead of tokens:
 	// images (count × size factor). Quota = modelRatio × groupRatio × 1000 × perCall.
 	perCall float64
+	// imageTokens is the most image output tokens an image request can
+	// produce, for models priced by token (gpt-image-1).
+	imageTokens int
 }
 
 // readBody reads the whole body within the limit. Bodies are read before
@@ -67,9 +80,10 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiE
 	return body, nil
 }
 
-// parseRequest validates the body for its mode and counts the prompt.
-func parseRequest(mode adaptor.Mode, body []byte, contentType string) (*parsed, *apiError) {
-	p := &parsed{mode: mode, body: body}
+// parseRequest validates the body for its mode. It does not count the
+// prompt (countPrompt does, once the cheap refusals are made).
+func parseRequest(mode adaptor.Mode, body []byte, contentType string) (p *parsed, aerr *apiError) {
+	p = &parsed{mode: mode, body: body, choices: 1}
 	switch mode {
 	case adaptor.ModeAudioTranscription, adaptor.ModeAudioTranslation:
 		return parseMultipart(p, contentType)
@@ -102,8 +116,11 @@ func parseRequest(mode adaptor.Mode, body []byte, contentType string) (*parsed, 
 		}
 		p.chat, p.model, p.stream = &req, req.Model, req.Stream
 		p.wantUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+		p.streamOptions = req.StreamOptions != nil
 		p.maxOutput = req.MaxOutputTokens()
-		p.promptTokens = tokenizer.CountChatRequest(&req)
+		if p.choices, aerr = choicesOf(req.N); aerr != nil {
+			return nil, aerr
+		}
 	case adaptor.ModeCompletions:
 		var req oai.CompletionRequest
 		if err := json.Unmarshal(body, &req); err != nil {
@@ -115,10 +132,17 @@ func parseRequest(mode adaptor.Mode, body []byte, contentType string) (*parsed, 
 		}
 		p.model, p.stream = req.Model, req.Stream
 		p.wantUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+		p.streamOptions = req.StreamOptions != nil
 		if req.MaxTokens != nil {
+			if *req.MaxTokens < 0 {
+				return nil, badRequest("invalid_max_tokens", "max_tokens must not be negative.")
+			}
 			p.maxOutput = *req.MaxTokens
 		}
-		p.promptTokens = ids + countTexts(req.Model, texts)
+		if p.choices, aerr = choicesOf(req.N); aerr != nil {
+			return nil, aerr
+		}
+		p.texts, p.tokenIDs = texts, ids
 	case adaptor.ModeEmbeddings, adaptor.ModeModerations:
 		var req oai.EmbeddingRequest // moderations share {model, input}
 		if err := json.Unmarshal(body, &req); err != nil {
@@ -133,7 +157,7 @@ func parseRequest(mode adaptor.Mode, body []byte, contentType string) (*parsed, 
 			p.body = setJSONField(body, "model", req.Model)
 		}
 		p.model = req.Model
-		p.promptTokens = ids + countTexts(req.Model, texts)
+		p.texts, p.tokenIDs = texts, ids
 	case adaptor.ModeImages:
 		var req oai.ImageRequest
 		if err := json.Unmarshal(body, &req); err != nil {
@@ -155,6 +179,8 @@ func parseRequest(mode adaptor.Mode, body []byte, contentType string) (*parsed, 
 		}
 		p.model = req.Model
 		p.perCall = float64(n) * imageSizeFactor(req.Size, req.Quality)
+		p.imageTokens = n * imageOutputTokens(req.Size, req.Quality)
+		p.texts = []string{req.Prompt}
 	case adaptor.ModeAudioSpeech:
 		var req oai.SpeechRequest
 		if err := json.Unmarshal(body, &req); err != nil {
@@ -165,7 +191,7 @@ func parseRequest(mode adaptor.Mode, body []byte, contentType string) (*parsed, 
 		}
 		p.model = req.Model
 		// Speech is priced per input character (One API's rule).
-		p.promptTokens = len([]rune(req.Input))
+		p.promptTokens = utf8.RuneCountInString(req.Input)
 	case adaptor.ModeResponses:
 		var req struct {
 			Model           string          `json:"model"`
@@ -179,10 +205,13 @@ func parseRequest(mode adaptor.Mode, body []byte, contentType string) (*parsed, 
 		}
 		p.model, p.stream = req.Model, req.Stream
 		if req.MaxOutputTokens != nil {
+			if *req.MaxOutputTokens < 0 {
+				return nil, badRequest("invalid_max_tokens", "max_output_tokens must not be negative.")
+			}
 			p.maxOutput = *req.MaxOutputTokens
 		}
 		// An estimate for the reservation; upstream reports the real usage.
-		p.promptTokens = tokenizer.CountText(req.Model, req.Instructions+string(req.Input))
+		p.texts = []string{req.Instructions, string(req.Input)}
 	}
 	if p.model == "" {
 		return nil, errNoModel
@@ -198,12 +227,56 @@ func jsonError(err error) *apiError {
 	return errBadJSON
 }
 
-func countTexts(model string, texts []string) int {
-	n := 0
-	for _, t := range texts {
-		n += tokenizer.CountText(model, t)
+// countPrompt counts the prompt tokens, stopping when ctx ends.
+func (p *parsed) countPrompt(ctx context.Context) error {
+	n := p.tokenIDs
+	if p.chat != nil {
+		c, err := tokenizer.CountChatRequest(ctx, p.chat)
+		if err != nil {
+			return err
+		}
+		n += c
 	}
-	return n
+	for _, t := range p.texts {
+		c, err := tokenizer.CountPrompt(ctx, p.model, t)
+		if err != nil {
+			return err
+		}
+		n += c
+	}
+	if p.mode != adaptor.ModeAudioSpeech { // speech: characters, already set
+		p.promptTokens = n
+	}
+	return nil
+}
+
+// choicesOf checks n, the number of answers asked for.
+func choicesOf(n *int) (int, *apiError) {
+	if n == nil {
+		return 1, nil
+	}
+	if *n < 1 || *n > 128 {
+		return 0, badRequest("invalid_n", "'n' must be between 1 and 128.")
+	}
+	return *n, nil
+}
+
+// imageOutputTokens is what gpt-image-1 writes for one image of a size and
+// quality (OpenAI's table; "auto" taken at its largest): the most an image
+// request priced by token can cost.
+func imageOutputTokens(size, quality string) int {
+	row := [3]int{272, 1056, 4160} // 1024x1024: low, medium, high
+	switch size {
+	case "1024x1536", "1536x1024", "auto", "":
+		row = [3]int{408, 1584, 6240}
+	}
+	switch quality {
+	case "low":
+		return row[0]
+	case "medium":
+		return row[1]
+	}
+	return row[2]
 }
 
 // imageSizeFactor is One API's image price multiplier by size and quality.
@@ -320,8 +393,9 @@ var includeUsageSuffix = []byte(`,"stream_options":{"include_usage":true}}`)
 
 // upstreamBody returns the body for one channel: the client's bytes when
 // nothing changes (the common case, no re-encoding), otherwise a copy with the
-// mapped model, the channel's system prompt and stream usage requested.
-func upstreamBody(p *parsed, upstreamModel, systemPrompt string) ([]byte, error) {
+// mapped model, the channel's system prompt, stream usage requested and the
+// output limit maxOut (> 0) the reservation pays for.
+func upstreamBody(p *parsed, upstreamModel, systemPrompt string, maxOut int) ([]byte, error) {
 	if p.contentType != "" { // multipart audio upload
 		if upstreamModel == p.model {
 			return p.body, nil
@@ -330,11 +404,11 @@ func upstreamBody(p *parsed, upstreamModel, systemPrompt string) ([]byte, error)
 	}
 	needUsage := p.stream && !p.wantUsage && (p.mode == adaptor.ModeChat || p.mode == adaptor.ModeCompletions)
 	needSystem := systemPrompt != "" && p.mode == adaptor.ModeChat
-	if upstreamModel == p.model && !needSystem {
+	if upstreamModel == p.model && !needSystem && maxOut <= 0 {
 		if !needUsage {
 			return p.body, nil
 		}
-		if p.chat == nil || p.chat.StreamOptions == nil {
+		if !p.streamOptions {
 			// Fast path: append the field before the closing brace.
 			b := bytes.TrimRight(p.body, " \t\r\n")
 			if len(b) > 1 && b[len(b)-1] == '}' {
@@ -371,5 +445,25 @@ func upstreamBody(p *parsed, upstreamModel, systemPrompt string) ([]byte, error)
 		}
 		m["messages"], _ = json.Marshal(msgs)
 	}
+	if maxOut > 0 {
+		setOutputLimit(m, p.mode, upstreamModel, maxOut)
+	}
 	return json.Marshal(m)
+}
+
+// setOutputLimit writes the output limit in the field the mode and model
+// take: max_output_tokens for the Responses API; for chat,
+// max_completion_tokens where the client used it or the model refuses
+// max_tokens (OpenAI's reasoning families), else max_tokens.
+func setOutputLimit(m map[string]json.RawMessage, mode adaptor.Mode, model string, n int) {
+	v := json.RawMessage(strconv.Itoa(n))
+	switch {
+	case mode == adaptor.ModeResponses:
+		m["max_output_tokens"] = v
+	case mode == adaptor.ModeChat && (m["max_completion_tokens"] != nil || rejectsMaxTokens(model)):
+		delete(m, "max_tokens")
+		m["max_completion_tokens"] = v
+	default:
+		m["max_tokens"] = v
+	}
 }

@@ -48,7 +48,7 @@ func FuzzParseRequest(f *testing.F) {
 			t.Fatalf("accepted without a model or with negative tokens: %+v", p)
 		}
 		for _, sys := range []string{"", "be brief"} {
-			out, err := upstreamBody(p, "mapped-"+p.model, sys)
+			out, err := upstreamBody(p, "mapped-"+p.model, sys, 0)
 			if err != nil {
 				t.Fatalf("upstream body: %v", err)
 			}

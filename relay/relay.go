@@ -1,26 +1,32 @@
 package relay
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"oneapi/pricing"
 	"oneapi/relay/adaptor"
-	"oneapi/relay/tokenizer"
 	"oneapi/state"
 )
 
-// relay handles one POST to an OpenAI endpoint, from key check to settlement.
+// largePrompt is the body size from which the token's balance is checked
+// before the prompt is counted: counting is linear but not free, and a key
+// with nothing left must not make the gateway count for it.
+const largePrompt = 64 << 10
+
+// relay handles one POST to an OpenAI endpoint, a request's whole life:
+// authenticate, parse, route, count and reserve, call upstream (retrying
+// another channel when that helps), settle.
 func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode adaptor.Mode) {
 	start := time.Now()
+	// RELAY_TIMEOUT bounds the whole request, every attempt included.
+	ctx, cancel := s.withTimeout(r.Context())
+	defer cancel()
+
 	c, aerr := s.authenticate(r)
 	if aerr != nil {
 		writeError(w, rid, aerr)
@@ -44,35 +50,46 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode 
 	routes := s.state.Routes()
 	opts := s.state.Options()
 	group := c.user.Group
-	tried := make(map[int64]bool, 2)
-	var ch *state.Channel
-	if c.pinnedChannel != 0 {
-		ch = routes.Channel(c.pinnedChannel)
-		if ch == nil || ch.Status != state.StatusEnabled {
-			writeError(w, rid, &apiError{http.StatusNotFound, "invalid_request_error", "channel_not_found",
-				fmt.Sprintf("Channel %d does not exist or is disabled.", c.pinnedChannel)})
-			return
-		}
-	} else {
-		if !routes.Serves(group, p.model) {
-			writeError(w, rid, modelNotFound(p.model))
-			return
-		}
-		ch = routes.Pick(group, p.model, nil)
-	}
-
-	modelRatio, completionRatio, groupRatio, priced := opts.Price(p.model, group)
-	if !priced && opts.RefuseUnpricedModels {
-		writeError(w, rid, &apiError{http.StatusForbidden, "invalid_request_error", "model_price_not_set",
-			fmt.Sprintf("The model `%s` has no price set; ask the administrator to set one.", p.model)})
+	rt := route{s: s, routes: routes, group: group, model: p.model, tried: make(map[int64]bool, 2)}
+	ch, aerr := rt.first(c)
+	if aerr != nil {
+		writeError(w, rid, aerr)
 		return
 	}
-	price := ratios{modelRatio, completionRatio, groupRatio}
-	estimate := price.estimate(p, opts.PreConsumedCompletions)
+	if ch == nil {
+		rt.unavailable(w, rid)
+		return
+	}
+	bill := s.billFor(opts, ch, p, group)
+	if !bill.priced && opts.RefuseUnpricedModels {
+		writeError(w, rid, &apiError{http.StatusForbidden, "invalid_request_error", "model_price_not_set",
+			fmt.Sprintf("The model `%s` has no price set; ask the administrator to set one.", bill.model)})
+		return
+	}
 
-	ticket, err := s.meter.Reserve(r.Context(), Reservation{
+	// The cheap refusals are made; now the prompt is counted, which stops
+	// when the client goes.
+	if len(body) >= largePrompt {
+		ok, err := s.meter.HasQuota(ctx, c.token.ID)
+		if err != nil {
+			s.log.Error("quota check", "request_id", rid, "err", err)
+			writeError(w, rid, errInternal)
+			return
+		}
+		if !ok {
+			writeError(w, rid, errQuotaExhausted)
+			return
+		}
+	}
+	if err := p.countPrompt(ctx); err != nil {
+		writeError(w, rid, clientGone(err))
+		return
+	}
+
+	plan := bill.plan(p, opts)
+	ticket, err := s.meter.Reserve(ctx, Reservation{
 		UserID: c.user.ID, TokenID: c.token.ID, ChannelID: ch.ID, Model: p.model,
-		Quota: estimate, Stream: p.stream, RequestID: rid, Leasable: opts.QuotaLeases,
+		Quota: plan.max, MinQuota: plan.min, Stream: p.stream, RequestID: rid, Leasable: opts.QuotaLeases,
 	})
 	switch {
 	case errors.Is(err, ErrTokenQuota):
@@ -88,11 +105,8 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode 
 	}
 
 	settle := Settlement{
-		Ticket: ticket, Reserved: estimate, UserID: c.user.ID, Username: c.user.Username,
+		Ticket: ticket, Reserved: ticket.Granted, UserID: c.user.ID, Username: c.user.Username,
 		TokenID: c.token.ID, TokenName: c.token.Name, Model: p.model, Stream: p.stream, RequestID: rid,
-	}
-	if !priced {
-		settle.Content = fmt.Sprintf("model has no price: billed at the default ratio %g", modelRatio)
 	}
 	// Whatever happens below, the reservation is settled exactly once.
 	defer func() {
@@ -106,16 +120,21 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode 
 	}
 	var lastErr *adaptor.UpstreamError
 	for attempt := 0; attempt < attempts && ch != nil; attempt++ {
-		tried[ch.ID] = true
-		out := s.attempt(w, r, rid, ch, p)
+		rt.tried[ch.ID] = true
+		if attempt > 0 {
+			bill = s.billFor(opts, ch, p, group)
+		}
+		out := s.attempt(ctx, w, r, rid, ch, p, bill.outputLimit(p, opts, ch, ticket.Granted), bill.model)
 		if out.served {
 			settle.Served = true
 			settle.ChannelID = ch.ID
-			settle.Prompt, settle.Completion = out.prompt, out.completion
-			settle.Quota = price.quota(p, out.prompt, out.completion)
-			if out.note != "" {
-				settle.Content = joinNote(settle.Content, out.note)
+			settle.UpstreamModel = bill.model
+			settle.Usage, settle.UsageCounted = out.usage, out.counted
+			settle.Quota = bill.cost(p, out)
+			if out.atEstimate {
+				settle.Quota = ticket.Granted
 			}
+			settle.Content = joinNote(bill.note, out.note)
 			s.accessLog(rid, c, ch, p, out, start)
 			observeServed(p.mode, p.stream, time.Since(start), settle.Quota)
 			return
@@ -126,40 +145,71 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode 
 		if out.err.Class == adaptor.ClassClient || r.Context().Err() != nil {
 			break // the client's fault, or the client is gone: another channel won't help
 		}
-		ch = routes.Pick(group, p.model, tried)
+		ch = rt.next()
 	}
 	if lastErr == nil {
-		writeError(w, rid, errNoChannel)
+		rt.unavailable(w, rid)
 		return
 	}
 	s.log.Warn("relay failed", "request_id", rid, "model", p.model, "status", lastErr.Status, "err", lastErr.Message)
+	if lastErr.Status == http.StatusTooManyRequests && lastErr.RetryAfter > 0 {
+		w.Header().Set("Retry-After", retryAfterHeader(lastErr.RetryAfter))
+	}
 	writeError(w, rid, fromUpstream(lastErr))
+}
+
+// clientGone is the reply to a request whose client left while its prompt
+// was counted, or whose time ran out (nobody reads it in the first case).
+func clientGone(err error) *apiError {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &apiError{http.StatusGatewayTimeout, "server_error", "timeout", "The request took longer than the gateway's time limit."}
+	}
+	return &apiError{499, "invalid_request_error", "client_closed_request", "The client closed the request."}
 }
 
 // outcome is the result of one upstream attempt.
 type outcome struct {
-	served             bool // the client got an answer (possibly cut short)
-	prompt, completion int
-	note               string
-	err                *adaptor.UpstreamError // when !served
+	served  bool // the client got an answer (possibly cut short)
+	usage   pricing.Usage
+	counted bool // the gateway counted (some of) usage itself
+	note    string
+	err     *adaptor.UpstreamError // when !served
+	// perCall: an image request whose upstream reported no token usage,
+	// billed per image.
+	perCall bool
+	// atEstimate: nobody knows what the call used; it is billed at its
+	// reservation.
+	atEstimate bool
 }
 
 // attempt calls one channel. It returns served=false only if nothing was
-// written to the client, so the caller may retry elsewhere.
-func (s *Server) attempt(w http.ResponseWriter, r *http.Request, rid string, ch *state.Channel, p *parsed) outcome {
+// written to the client, so the caller may retry elsewhere. maxOut, when
+// > 0, is the output limit sent upstream (what the reservation pays for).
+func (s *Server) attempt(ctx context.Context, w http.ResponseWriter, r *http.Request, rid string, ch *state.Channel, p *parsed, maxOut int, upModel string) outcome {
 	a := adaptor.For(ch.Type)
 	if a == nil {
 		return outcome{err: &adaptor.UpstreamError{Status: http.StatusBadGateway, Message: fmt.Sprintf("channel type %d is not supported", ch.Type), Class: adaptor.ClassRetry}}
 	}
-	upModel := ch.UpstreamModel(p.model)
-	body, err := upstreamBody(p, upModel, ch.SystemPrompt)
+	if maxOut < 0 {
+		return outcome{err: &adaptor.UpstreamError{Status: http.StatusForbidden, Type: "insufficient_quota", Code: "insufficient_quota",
+			Message: "The quota reserved for this request does not pay for its prompt on this channel.", Class: adaptor.ClassRetry}}
+	}
+	body, err := upstreamBody(p, upModel, ch.SystemPrompt, maxOut)
 	if err != nil {
 		return outcome{err: &adaptor.UpstreamError{Status: http.StatusBadRequest, Message: "could not prepare the request", Class: adaptor.ClassClient}}
 	}
-	areq := &adaptor.Request{Mode: p.mode, Model: upModel, Body: body, ContentType: p.contentType, Stream: p.stream, Chat: p.chat}
-	ctx, cancel := s.withTimeout(r.Context())
-	defer cancel()
-	hreq, err := a.NewRequest(ctx, &ch.Channel, areq)
+	areq := &adaptor.Request{Mode: p.mode, Model: upModel, Body: body, ContentType: p.contentType, Stream: p.stream, Chat: p.chat,
+		PromptTokens: p.promptTokens}
+	// A non-stream call is not cut when its client leaves: the upstream
+	// works (and bills) all the same, so the gateway waits for its usage
+	// and bills that. Streams are cut and billed for what was streamed.
+	callCtx := ctx
+	if !p.stream {
+		var cancel context.CancelFunc
+		callCtx, cancel = detach(ctx)
+		defer cancel()
+	}
+	hreq, err := a.NewRequest(callCtx, &ch.Channel, areq)
 	if err != nil {
 		// An adaptor says what kind of failure it is (a request its
 		// provider cannot take is the client's); anything else is this
@@ -175,10 +225,12 @@ func (s *Server) attempt(w http.ResponseWriter, r *http.Request, rid string, ch 
 	if err != nil {
 		ue := adaptor.TransportError(err)
 		ue.Message = adaptor.Redact(ue.Message, ch.Key)
-		return outcome{err: ue}
+		return s.cutCall(r, p, ue)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return outcome{err: a.DecodeError(resp)}
+		ue := a.DecodeError(resp)
+		s.coolDown(ch, ue)
+		return outcome{err: ue}
 	}
 	if p.stream {
 		return s.relayStream(w, r, rid, a, areq, resp, p)
@@ -190,7 +242,7 @@ func (s *Server) attempt(w http.ResponseWriter, r *http.Request, rid string, ch 
 		if !errors.As(err, &ue) {
 			ue = &adaptor.UpstreamError{Status: http.StatusBadGateway, Message: "invalid upstream response", Class: adaptor.ClassRetry}
 		}
-		return outcome{err: ue}
+		return s.cutCall(r, p, ue)
 	}
 	if contentType == "" {
 		contentType = "application/json"
@@ -198,182 +250,38 @@ func (s *Server) attempt(w http.ResponseWriter, r *http.Request, rid string, ch 
 	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out)
-	o := outcome{served: true, prompt: usage.PromptTokens, completion: usage.CompletionTokens}
+	o := outcome{served: true, usage: usage.Usage}
 	if !usage.Reported {
-		o.prompt, o.completion = p.promptTokens, countResponse(p, out)
+		o.counted = true
+		o.usage = pricing.Usage{Input: p.promptTokens, Output: countResponse(p, out)}
+		o.perCall = p.mode == adaptor.ModeImages
+	}
+	if r.Context().Err() != nil {
+		o.note = "client disconnected before the answer; billed for what upstream served"
 	}
 	return o
 }
 
-// relayStream passes SSE events through, flushing each. Once the first
-// byte went out there is no retry: the outcome is served, and a stream that
-// breaks off ends with an error event, never a clean [DONE].
-func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, rid string, a adaptor.Adaptor, areq *adaptor.Request, resp *http.Response, p *parsed) outcome {
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-
-	sw := streamWriter{w: w, rc: rc, dropUsageChunk: !p.wantUsage && p.mode != adaptor.ModeResponses, responses: p.mode == adaptor.ModeResponses,
-		pending: getBuf(), seen: getBuf()}
-	defer func() { putBuf(sw.pending); putBuf(sw.seen) }()
-	// Events are buffered and written out just before the adaptor waits for
-	// more upstream bytes: every event reaches the client as soon as nothing
-	// more is immediately available, in one write instead of one per event.
-	resp.Body = &flushBeforeRead{ReadCloser: resp.Body, sw: &sw}
-	usage, err := a.DecodeStream(areq, resp, sw.send)
-	o := outcome{served: true, prompt: usage.PromptTokens, completion: usage.CompletionTokens}
-	if !usage.Reported {
-		o.prompt, o.completion = p.promptTokens, countStreamed(p, *sw.seen)
-		o.note = "usage counted by the gateway"
+// detach is ctx without its cancellation (the client's) but with its
+// deadline (the relay timeout).
+func detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(context.WithoutCancel(ctx))
 	}
-	switch {
-	case err == nil:
-		if !sw.responses { // the Responses API ends with its own event, not [DONE]
-			sw.write([]byte("[DONE]"))
-		}
-		_ = sw.flush()
-	case sw.clientGone || r.Context().Err() != nil:
-		o.note = joinNote(o.note, "client disconnected mid-stream; billed for what was streamed")
-	default:
-		msg := "upstream stream ended early"
-		var ue *adaptor.UpstreamError
-		if errors.As(err, &ue) && ue.Message != "" {
-			msg = ue.Message
-		}
-		ev, _ := json.Marshal(map[string]any{"error": map[string]any{
-			"message": msg + " (request id: " + rid + ")", "type": "upstream_error", "param": nil, "code": "stream_interrupted",
-		}})
-		sw.write(ev)
-		_ = sw.flush()
-		o.note = joinNote(o.note, "upstream stream broke off: "+msg)
-		s.log.Warn("stream interrupted", "request_id", rid, "err", err)
-	}
-	return o
+	return context.WithDeadline(context.WithoutCancel(ctx), d)
 }
 
-// streamWriter writes SSE events to the client and keeps what it sent, in
-// case usage must be counted by the gateway.
-type streamWriter struct {
-	w              http.ResponseWriter
-	rc             *http.ResponseController
-	pending        *[]byte // events not yet written to the client
-	seen           *[]byte // events sent, one per line (pooled, like pending)
-	dropUsageChunk bool    // upstream usage was requested by us, not the client
-	responses      bool
-	clientGone     bool
-}
-
-var errClientGone = errors.New("client went away")
-
-func (sw *streamWriter) send(data []byte) error {
-	if sw.clientGone {
-		return errClientGone
+// cutCall is what a failed non-stream call comes to: an error to retry or
+// report, unless its client had already left and the gateway's time limit
+// cut the call off: the upstream did work nobody can tell the size of, so
+// it is billed at its estimate.
+func (s *Server) cutCall(r *http.Request, p *parsed, ue *adaptor.UpstreamError) outcome {
+	if p.stream || r.Context().Err() == nil || ue.Code != "timeout" {
+		return outcome{err: ue}
 	}
-	if sw.dropUsageChunk && bytes.Contains(data, []byte(`"choices":[]`)) && bytes.Contains(data, []byte(`"usage":{`)) {
-		return nil
-	}
-	if len(*sw.seen) < maxCountedStream {
-		*sw.seen = append(append(*sw.seen, data...), '\n')
-	}
-	sw.write(data)
-	if len(*sw.pending) > maxPendingStream {
-		return sw.flush()
-	}
-	return nil
-}
-
-const (
-	// maxCountedStream bounds what is kept for counting a stream without usage.
-	maxCountedStream = 4 << 20
-	// maxPendingStream bounds what is buffered before a write, for upstreams
-	// that send faster than we read.
-	maxPendingStream = 32 << 10
-)
-
-func (sw *streamWriter) write(data []byte) {
-	b := append(*sw.pending, "data: "...)
-	b = append(b, data...)
-	*sw.pending = append(b, '\n', '\n')
-}
-
-// flush writes the pending events and flushes them to the client.
-func (sw *streamWriter) flush() error {
-	if sw.clientGone {
-		return errClientGone
-	}
-	if len(*sw.pending) == 0 {
-		return nil
-	}
-	_, err := sw.w.Write(*sw.pending)
-	*sw.pending = (*sw.pending)[:0]
-	if err == nil {
-		err = sw.rc.Flush()
-	}
-	if err != nil {
-		sw.clientGone = true
-		return errClientGone
-	}
-	return nil
-}
-
-// bufPool recycles stream buffers: growing two fresh buffers per stream was
-// most of the relay's allocation, and so of its garbage collection.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
-
-func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
-
-func putBuf(b *[]byte) {
-	if cap(*b) > 1<<20 {
-		return // let an unusually large one go
-	}
-	*b = (*b)[:0]
-	bufPool.Put(b)
-}
-
-// flushBeforeRead flushes the client's pending events before each read of the
-// upstream body, i.e. whenever the adaptor has consumed all it had.
-type flushBeforeRead struct {
-	io.ReadCloser
-	sw *streamWriter
-}
-
-func (f *flushBeforeRead) Read(p []byte) (int, error) {
-	if err := f.sw.flush(); err != nil {
-		return 0, err
-	}
-	return f.ReadCloser.Read(p)
-}
-
-// ratios is one request's ratios.
-type ratios struct{ model, completion, group float64 }
-
-// estimate is what to reserve: the prompt plus the output the client allows
-// (or the configured default when it sets no limit).
-func (pr ratios) estimate(p *parsed, defaultCompletions int) int64 {
-	if p.perCall > 0 {
-		return pr.quota(p, 0, 0)
-	}
-	out := p.maxOutput
-	switch p.mode {
-	case adaptor.ModeChat, adaptor.ModeCompletions, adaptor.ModeResponses, adaptor.ModeAudioTranscription, adaptor.ModeAudioTranslation:
-		if out == 0 {
-			out = defaultCompletions
-		}
-	default:
-		out = 0
-	}
-	return pr.quota(p, p.promptTokens, out)
-}
-
-// quota is the cost of a served request.
-func (pr ratios) quota(p *parsed, prompt, completion int) int64 {
-	if p.perCall > 0 {
-		return int64(pr.model * pr.group * 1000 * p.perCall)
-	}
-	return pricing.Quota(prompt, completion, pr.model, pr.completion, pr.group)
+	return outcome{served: true, counted: true, atEstimate: true, usage: pricing.Usage{Input: p.promptTokens},
+		note: "client disconnected and the upstream call was cut by the time limit; billed at the estimate"}
 }
 
 // channelFailed records an upstream failure against its channel and, when the
@@ -399,86 +307,18 @@ func (s *Server) accessLog(rid string, c *caller, ch *state.Channel, p *parsed, 
 		slog.Int64("token", c.token.ID),
 		slog.Int64("channel", ch.ID),
 		slog.Bool("stream", p.stream),
-		slog.Int("prompt", o.prompt),
-		slog.Int("completion", o.completion),
+		slog.Int("prompt", o.usage.Input),
+		slog.Int("completion", o.usage.Output),
 		slog.Duration("dur", time.Since(start)),
 	)
 }
 
 func joinNote(a, b string) string {
-	if a == "" {
+	switch {
+	case a == "":
 		return b
+	case b == "":
+		return a
 	}
 	return a + "; " + b
-}
-
-// countResponse counts completion tokens of a non-stream answer that came
-// without usage.
-func countResponse(p *parsed, body []byte) int {
-	switch p.mode {
-	case adaptor.ModeChat, adaptor.ModeCompletions:
-		var resp struct {
-			Choices []struct {
-				Text    string `json:"text"`
-				Message struct {
-					Content string `json:"content"`
-				} `json:"message"`
-			} `json:"choices"`
-		}
-		if json.Unmarshal(body, &resp) != nil {
-			return 0
-		}
-		n := 0
-		for _, c := range resp.Choices {
-			n += tokenizer.CountText(p.model, c.Text+c.Message.Content)
-		}
-		return n
-	case adaptor.ModeAudioTranscription, adaptor.ModeAudioTranslation:
-		var resp struct {
-			Text string `json:"text"`
-		}
-		if json.Unmarshal(body, &resp) != nil {
-			return tokenizer.CountText(p.model, string(body)) // text/srt/vtt formats
-		}
-		return tokenizer.CountText(p.model, resp.Text)
-	}
-	return 0
-}
-
-// countStreamed counts completion tokens of streamed chunks (one per line).
-func countStreamed(p *parsed, lines []byte) int {
-	var text bytes.Buffer
-	for _, line := range bytes.Split(lines, []byte{'\n'}) {
-		if len(line) == 0 {
-			continue
-		}
-		var chunk struct {
-			Choices []struct {
-				Text  string `json:"text"`
-				Delta struct {
-					Content          string `json:"content"`
-					ReasoningContent string `json:"reasoning_content"`
-					ToolCalls        []struct {
-						Function struct {
-							Arguments string `json:"arguments"`
-						} `json:"function"`
-					} `json:"tool_calls"`
-				} `json:"delta"`
-			} `json:"choices"`
-			Delta string `json:"delta"` // Responses API text deltas
-		}
-		if json.Unmarshal(line, &chunk) != nil {
-			continue
-		}
-		text.WriteString(chunk.Delta)
-		for _, c := range chunk.Choices {
-			text.WriteString(c.Text)
-			text.WriteString(c.Delta.Content)
-			text.WriteString(c.Delta.ReasoningContent)
-			for _, tc := range c.Delta.ToolCalls {
-				text.WriteString(tc.Function.Arguments)
-			}
-		}
-	}
-	return tokenizer.CountText(p.model, text.String())
 }

@@ -56,6 +56,8 @@ type Server struct {
 
 	idPrefix string
 	idSeq    atomic.Uint64
+
+	cooldowns cooldowns // channels that answered 429 with Retry-After
 }
 
 // NewServer wires the relay. client is the upstream client (see NewTransport).

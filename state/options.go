@@ -17,9 +17,19 @@ import (
 // Options are the runtime settings the relay reads, parsed from the options
 // table (One API's keys) over the defaults.
 type Options struct {
-	ModelRatio           map[string]float64
-	CompletionRatio      map[string]float64
-	GroupRatio           map[string]float64
+	ModelRatio      map[string]float64
+	CompletionRatio map[string]float64
+	GroupRatio      map[string]float64
+	// Ratios of the parts of a request priced apart, relative to the
+	// model's input price (pricing.Price): a model missing from one of
+	// these tables pays the input price for that part.
+	CacheRatio, CacheWriteRatio      map[string]float64
+	AudioRatio, AudioCompletionRatio map[string]float64
+	ImageRatio, ImageCompletionRatio map[string]float64
+	WebSearchCallQuota               float64
+	// MaxOutputTokens holds models' maximum output tokens where the
+	// operator knows better than the price table.
+	MaxOutputTokens      map[string]int
 	RetryTimes           int
 	AutoDisableChannel   bool
 	AutoEnableChannel    bool
@@ -29,8 +39,11 @@ type Options struct {
 	RefuseUnpricedModels bool
 	// QuotaLeases lets a busy token reserve from a block of its quota held
 	// in memory (relay/lease.go) instead of one database write per request.
-	QuotaLeases            bool
-	PreConsumedCompletions int // completion tokens reserved when a request sets no max_tokens
+	QuotaLeases bool
+	// PreConsumedCompletions is the output a request is reserved for, and
+	// limited to, when neither the client nor the model's known maximum
+	// output sets a bound.
+	PreConsumedCompletions int
 	// LogRetentionDays is how many days of consumption logs the retention
 	// job keeps; 0 keeps them forever.
 	LogRetentionDays int
@@ -42,22 +55,53 @@ type Options struct {
 	raw map[string]string
 }
 
-// Price returns the ratios for model in group; priced is false when the model
-// has no ratio and the unpriced default applies.
-func (o *Options) Price(model, group string) (modelRatio, completionRatio, groupRatio float64, priced bool) {
-	modelRatio, priced = o.ModelRatio[model]
+// Price returns the price of model in group, on a channel of channelType:
+// a ratio set for "model(type)" (One API's per-channel-type key) wins over
+// the model's own. priced is false when the model has no ratio and
+// UnpricedModelRatio applies.
+func (o *Options) Price(model, group string, channelType int) (p pricing.Price, priced bool) {
+	typed := ""
+	if channelType > 0 {
+		typed = model + "(" + strconv.Itoa(channelType) + ")"
+	}
+	ratio := func(table map[string]float64, def float64) float64 {
+		if typed != "" {
+			if r, ok := table[typed]; ok {
+				return r
+			}
+		}
+		if r, ok := table[model]; ok {
+			return r
+		}
+		return def
+	}
+	p.Model = ratio(o.ModelRatio, -1)
+	priced = p.Model >= 0
 	if !priced {
-		modelRatio = o.UnpricedModelRatio
+		p.Model = o.UnpricedModelRatio
 	}
-	completionRatio, ok := o.CompletionRatio[model]
-	if !ok {
-		completionRatio = 1
+	p.Completion = ratio(o.CompletionRatio, 1)
+	p.CacheRead = ratio(o.CacheRatio, 1)
+	p.CacheWrite = ratio(o.CacheWriteRatio, 1)
+	p.AudioIn = ratio(o.AudioRatio, 1)
+	p.AudioOut = ratio(o.AudioCompletionRatio, p.Completion)
+	p.ImageIn = ratio(o.ImageRatio, 1)
+	p.ImageOut = ratio(o.ImageCompletionRatio, p.Completion)
+	p.WebSearch = o.WebSearchCallQuota
+	p.Group = 1
+	if g, ok := o.GroupRatio[group]; ok {
+		p.Group = g
 	}
-	groupRatio, ok = o.GroupRatio[group]
-	if !ok {
-		groupRatio = 1
+	return p, priced
+}
+
+// MaxOutput is the most output tokens model can produce: the operator's
+// MaxOutputTokens, else the price table's, else 0 (unknown).
+func (o *Options) MaxOutput(model string) int {
+	if n, ok := o.MaxOutputTokens[model]; ok {
+		return n
 	}
-	return modelRatio, completionRatio, groupRatio, priced
+	return pricing.MaxOutput(model)
 }
 
 // ProbeTooSlow says why a channel test that answered after elapsed counts as
@@ -151,6 +195,21 @@ func ratioTable(v string) error {
 	return nil
 }
 
+// tokenTable accepts a JSON object of model name to a whole number of
+// tokens, at least 1.
+func tokenTable(v string) error {
+	var m map[string]int
+	if err := json.Unmarshal([]byte(v), &m); err != nil || m == nil {
+		return errors.New("want a JSON object of model name to a whole number of tokens")
+	}
+	for k, n := range m {
+		if n < 1 {
+			return fmt.Errorf("the maximum output of %q must be at least 1", k)
+		}
+	}
+	return nil
+}
+
 // ValidBool accepts One API's "true"/"false".
 func ValidBool(v string) error {
 	if v != "true" && v != "false" {
@@ -198,6 +257,14 @@ func init() {
 	RegisterOption("ModelRatio", OptionSpec{mustJSON(pricing.DefaultModelRatio), ratioTable})
 	RegisterOption("CompletionRatio", OptionSpec{mustJSON(pricing.DefaultCompletionRatio), ratioTable})
 	RegisterOption("GroupRatio", OptionSpec{mustJSON(pricing.DefaultGroupRatio), ratioTable})
+	RegisterOption("CacheRatio", OptionSpec{mustJSON(pricing.DefaultCacheRatio), ratioTable})
+	RegisterOption("CacheWriteRatio", OptionSpec{mustJSON(pricing.DefaultCacheWriteRatio), ratioTable})
+	RegisterOption("AudioRatio", OptionSpec{mustJSON(pricing.DefaultAudioRatio), ratioTable})
+	RegisterOption("AudioCompletionRatio", OptionSpec{mustJSON(pricing.DefaultAudioCompletionRatio), ratioTable})
+	RegisterOption("ImageRatio", OptionSpec{mustJSON(pricing.DefaultImageRatio), ratioTable})
+	RegisterOption("ImageCompletionRatio", OptionSpec{mustJSON(pricing.DefaultImageCompletionRatio), ratioTable})
+	RegisterOption("WebSearchCallQuota", OptionSpec{strconv.Itoa(pricing.DefaultWebSearchCallQuota), validNonNegativeFloat})
+	RegisterOption("MaxOutputTokens", OptionSpec{"{}", tokenTable})
 	RegisterOption("RetryTimes", OptionSpec{"2", ValidInt(0, 10)})
 	RegisterOption("AutomaticDisableChannelEnabled", OptionSpec{"true", ValidBool})
 	RegisterOption("AutomaticEnableChannelEnabled", OptionSpec{"true", ValidBool})
@@ -206,7 +273,7 @@ func init() {
 	RegisterOption("UnpricedModelRatio", OptionSpec{strconv.Itoa(pricing.DefaultUnpricedRatio), validNonNegativeFloat})
 	RegisterOption("RefuseUnpricedModels", OptionSpec{"false", ValidBool})
 	RegisterOption("QuotaLeaseEnabled", OptionSpec{"true", ValidBool})
-	RegisterOption("PreConsumedCompletionTokens", OptionSpec{"1000", ValidInt(0, 1_000_000)})
+	RegisterOption("PreConsumedCompletionTokens", OptionSpec{"4096", ValidInt(1, 1_000_000)})
 	// Registered here rather than by the jobs package that applies it, so
 	// that every binary (and every package's tests) validates it the same.
 	RegisterOption("LogRetentionDays", OptionSpec{"0", ValidInt(0, 36500)})
@@ -251,6 +318,14 @@ func ParseOptions(stored map[string]string) (*Options, error) {
 	_ = json.Unmarshal([]byte(raw["ModelRatio"]), &o.ModelRatio)
 	_ = json.Unmarshal([]byte(raw["CompletionRatio"]), &o.CompletionRatio)
 	_ = json.Unmarshal([]byte(raw["GroupRatio"]), &o.GroupRatio)
+	for key, dst := range map[string]*map[string]float64{
+		"CacheRatio": &o.CacheRatio, "CacheWriteRatio": &o.CacheWriteRatio, "AudioRatio": &o.AudioRatio,
+		"AudioCompletionRatio": &o.AudioCompletionRatio, "ImageRatio": &o.ImageRatio, "ImageCompletionRatio": &o.ImageCompletionRatio,
+	} {
+		_ = json.Unmarshal([]byte(raw[key]), dst)
+	}
+	o.WebSearchCallQuota, _ = strconv.ParseFloat(raw["WebSearchCallQuota"], 64)
+	_ = json.Unmarshal([]byte(raw["MaxOutputTokens"]), &o.MaxOutputTokens)
 	o.RetryTimes, _ = strconv.Atoi(raw["RetryTimes"])
 	o.AutoDisableChannel = raw["AutomaticDisableChannelEnabled"] == "true"
 	o.AutoEnableChannel = raw["AutomaticEnableChannelEnabled"] == "true"

@@ -81,12 +81,23 @@ func (r *Routes) Pick(group, model string, tried map[int64]bool) *Channel {
 	return nil
 }
 
+// newTier gives each channel traffic in proportion to its weight: weights
+// 1 and 3 split it 1:3, and a channel of weight 0 beside weighted ones gets
+// none (it still serves when they have failed). When every weight is 0 the
+// channels share equally.
 func newTier(priority int64, chans []*Channel) tier {
 	t := tier{priority: priority, channels: chans, weights: make([]int, len(chans))}
+	total := 0
+	for _, c := range chans {
+		total += max(c.Weight, 0)
+	}
 	sum := 0
 	for i, c := range chans {
-		// Weight 0 still gets traffic, as in One API: every channel counts at least 1.
-		sum += max(c.Weight, 0) + 1
+		if total == 0 {
+			sum++
+		} else {
+			sum += max(c.Weight, 0)
+		}
 		t.weights[i] = sum
 	}
 	return t

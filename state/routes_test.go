@@ -26,9 +26,9 @@ func TestPickPriorityThenWeight(t *testing.T) {
 	if counts[3] != 0 || counts[4] != 0 || counts[5] != 0 {
 		t.Fatalf("picked outside the top tier: %v", counts)
 	}
-	// Weights 1 and 3 count as 2 and 4: channel 2 should get about twice channel 1's traffic.
-	if ratio := float64(counts[2]) / float64(counts[1]); ratio < 1.6 || ratio > 2.5 {
-		t.Errorf("weighting off: %v (ratio %.2f)", counts, ratio)
+	// Traffic follows the weights as set: 1 and 3 split it 1:3.
+	if ratio := float64(counts[2]) / float64(counts[1]); ratio < 2.5 || ratio > 3.6 {
+		t.Errorf("weighting off: %v (ratio %.2f, want 3)", counts, ratio)
 	}
 	// Retry: the top tier exhausted, fall to the next priority.
 	if got := r.Pick("default", "m", map[int64]bool{1: true, 2: true}); got == nil || got.ID != 3 {
@@ -42,6 +42,29 @@ func TestPickPriorityThenWeight(t *testing.T) {
 	}
 	if ms := r.Models("default"); len(ms) != 1 || ms[0] != "m" {
 		t.Errorf("models = %v", ms)
+	}
+}
+
+func TestZeroWeights(t *testing.T) {
+	def := []string{"default"}
+	// All zero: equal shares.
+	r := buildRoutes([]*Channel{ch(1, 0, 0, StatusEnabled, def, "m"), ch(2, 0, 0, StatusEnabled, def, "m")})
+	counts := map[int64]int{}
+	for i := 0; i < 4000; i++ {
+		counts[r.Pick("default", "m", nil).ID]++
+	}
+	if counts[1] < 1600 || counts[2] < 1600 {
+		t.Errorf("all-zero tier not shared equally: %v", counts)
+	}
+	// A zero beside a weighted channel gets nothing, unless the other failed.
+	r = buildRoutes([]*Channel{ch(1, 0, 0, StatusEnabled, def, "m"), ch(2, 0, 5, StatusEnabled, def, "m")})
+	for i := 0; i < 1000; i++ {
+		if got := r.Pick("default", "m", nil); got.ID != 2 {
+			t.Fatalf("weight 0 beside weight 5 was picked")
+		}
+	}
+	if got := r.Pick("default", "m", map[int64]bool{2: true}); got == nil || got.ID != 1 {
+		t.Errorf("after the weighted channel failed got %v, want channel 1", got)
 	}
 }
 
@@ -62,12 +85,20 @@ func TestParseOptions(t *testing.T) {
 	if o.RetryTimes != 5 || o.GroupRatio["vip"] != 0.5 || o.Raw()["SomeoneElses"] != "x" {
 		t.Errorf("options = %+v", o)
 	}
-	mr, cr, gr, priced := o.Price("gpt-4o", "vip")
-	if !priced || mr != 1.25 || cr != 4 || gr != 0.5 {
-		t.Errorf("price = %v %v %v %v", mr, cr, gr, priced)
+	p, priced := o.Price("gpt-4o", "vip", 1)
+	if !priced || p.Model != 1.25 || p.Completion != 4 || p.Group != 0.5 || p.CacheRead != 0.5 {
+		t.Errorf("price = %+v %v", p, priced)
 	}
-	if mr, _, _, priced := o.Price("unknown-model", "default"); priced || mr != 30 {
-		t.Errorf("unpriced = %v %v", mr, priced)
+	if p, priced := o.Price("unknown-model", "default", 1); priced || p.Model != 30 || p.CacheRead != 1 || p.Completion != 1 {
+		t.Errorf("unpriced = %+v %v", p, priced)
+	}
+	// One API's per-channel-type price, "model(type)", wins on that type only.
+	o, _ = ParseOptions(map[string]string{"ModelRatio": `{"m":1,"m(33)":2}`, "CompletionRatio": `{"m(33)":3}`})
+	if p, _ := o.Price("m", "default", 33); p.Model != 2 || p.Completion != 3 {
+		t.Errorf("typed price = %+v", p)
+	}
+	if p, _ := o.Price("m", "default", 1); p.Model != 1 || p.Completion != 1 {
+		t.Errorf("untyped price = %+v", p)
 	}
 	// A bad stored value is reported and that key keeps its default.
 	o, err = ParseOptions(map[string]string{"RetryTimes": "many", "ModelRatio": `{"x":-1}`})

@@ -84,6 +84,15 @@ type State struct {
 
 	// tokenMisses bounds the database lookups of keys not in memory.
 	tokenMisses chan struct{}
+
+	// Loads of one kind take turns, each from its query to storing what it
+	// read: a full reload that read the table before a row changed must not
+	// store its older copy over the row reload that followed the change's
+	// NOTIFY (a disabled key working again until the next reload). In turn
+	// the loads apply in the order they read, so the newest read wins.
+	tokensMu, usersMu, channelsMu, optionsMu sync.Mutex
+	// afterRead, set by tests, runs in a load between its query and its store.
+	afterRead func(kind string)
 }
 
 // maxTokenMisses is how many lookups of unknown keys may run at once. Memory
@@ -117,15 +126,29 @@ func (s *State) ReloadAll(ctx context.Context) error {
 func (s *State) Reload(ctx context.Context, kind string, id int64) error {
 	switch kind {
 	case KindTokens:
+		s.tokensMu.Lock()
+		defer s.tokensMu.Unlock()
 		return s.reloadTokens(ctx, id)
 	case KindUsers:
+		s.usersMu.Lock()
+		defer s.usersMu.Unlock()
 		return s.reloadUsers(ctx, id)
 	case KindChannels:
+		s.channelsMu.Lock()
+		defer s.channelsMu.Unlock()
 		return s.reloadChannels(ctx)
 	case KindOptions:
+		s.optionsMu.Lock()
+		defer s.optionsMu.Unlock()
 		return s.reloadOptions(ctx)
 	}
 	return fmt.Errorf("state: unknown kind %q", kind)
+}
+
+func (s *State) readDone(kind string) {
+	if s.afterRead != nil {
+		s.afterRead(kind)
+	}
 }
 
 // Token returns the token whose key hashes to hash. A key not in memory is
@@ -143,6 +166,8 @@ func (s *State) Token(ctx context.Context, hash [32]byte) (*Token, error) {
 	default:
 		return nil, pgx.ErrNoRows
 	}
+	s.tokensMu.Lock() // a load like the others (see tokensMu)
+	defer s.tokensMu.Unlock()
 	row, err := s.q.TokenGetByKeyHash(ctx, hash[:])
 	if err != nil {
 		return nil, err
@@ -163,6 +188,8 @@ func (s *State) User(ctx context.Context, id int64) (*User, error) {
 	if u != nil {
 		return u, nil
 	}
+	s.usersMu.Lock()
+	defer s.usersMu.Unlock()
 	row, err := s.q.UserGetByID(ctx, id)
 	if err != nil {
 		return nil, err
@@ -186,6 +213,7 @@ func (s *State) reloadTokens(ctx context.Context, id int64) error {
 		if err != nil {
 			return fmt.Errorf("load tokens: %w", err)
 		}
+		s.readDone(KindTokens)
 		tokens := make(map[[32]byte]*Token, len(rows))
 		hashes := make(map[int64][32]byte, len(rows))
 		for _, r := range rows {
@@ -223,6 +251,7 @@ func (s *State) reloadUsers(ctx context.Context, id int64) error {
 		if err != nil {
 			return fmt.Errorf("load users: %w", err)
 		}
+		s.readDone(KindUsers)
 		users := make(map[int64]*User, len(rows))
 		for _, r := range rows {
 			users[r.ID] = userFromRow(r)
@@ -252,6 +281,7 @@ func (s *State) reloadChannels(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load channels: %w", err)
 	}
+	s.readDone(KindChannels)
 	chans := make([]*Channel, 0, len(rows))
 	for _, r := range rows {
 		ch, err := s.channelFromRow(r)

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strings"
 
+	"oneapi/pricing"
 	"oneapi/relay/oai"
 )
 
@@ -99,15 +100,32 @@ type Request struct {
 	// Chat is the parsed chat request (ModeChat only) for adaptors that
 	// convert formats. The OpenAI-type adaptor ignores it and sends Body.
 	Chat *oai.ChatRequest
+	// PromptTokens is the gateway's own count of the prompt, for adaptors
+	// whose upstream reports no usage but whose clients expect some (Gemini
+	// embeddings).
+	PromptTokens int
 }
 
-// Usage is the token usage upstream reported for one call.
+// Usage is what upstream reported for one call, in pricing's named
+// counters. Adaptors take it only from the provider's own usage fields,
+// never from anything that echoes the request.
 type Usage struct {
-	PromptTokens     int
-	CompletionTokens int
+	pricing.Usage
 	// Reported is false when upstream gave no usage; the relay then counts
 	// the tokens itself.
 	Reported bool
+}
+
+// Event is one stream event for the client: Data is what follows "data: ";
+// Name, when set, is sent as "event: Name" before it. Both are only valid
+// during the send call.
+type Event struct {
+	Name []byte
+	Data []byte
+	// UsageOnly marks a chunk that carries nothing but usage (a chat chunk
+	// with no choices): the relay drops it when the client did not ask for
+	// stream usage.
+	UsageOnly bool
 }
 
 // Adaptor converts between the OpenAI format and one provider's API.
@@ -123,16 +141,16 @@ type Adaptor interface {
 	DecodeResponse(req *Request, resp *http.Response) (body []byte, usage Usage, err error)
 
 	// DecodeStream reads a 2xx SSE reply, calls send with each OpenAI-format
-	// event payload (bytes after "data: ", never "[DONE]"); returns the usage
-	// upstream reported and a non-nil error (wrapping ErrStreamTruncated) if
-	// the stream ended before its normal end ([DONE] for OpenAI) or carried
-	// an error event; an error returned by send stops reading and is returned.
+	// event (never "[DONE]"); returns the usage upstream reported and a
+	// non-nil error (wrapping ErrStreamTruncated) if the stream ended before
+	// its normal end ([DONE] for OpenAI) or carried an error event; an error
+	// returned by send stops reading and is returned.
 	//
-	// The slice passed to send is only valid during the call: it may point
+	// The event passed to send is only valid during the call: it may point
 	// into the adaptor's read buffer. send must copy it to keep it. An error
 	// event is not passed to send; it comes back as an *UpstreamError (see
 	// errors.As) inside the returned error.
-	DecodeStream(req *Request, resp *http.Response, send func(data []byte) error) (Usage, error)
+	DecodeStream(req *Request, resp *http.Response, send func(Event) error) (Usage, error)
 
 	// DecodeError turns a non-2xx reply into an *UpstreamError (never
 	// containing the channel key).

@@ -62,10 +62,12 @@ func TestClassify(t *testing.T) {
 		{name: "429 insufficient_quota", status: 429, typ: "insufficient_quota", code: "insufficient_quota", want: ClassDisable},
 		{name: "account deactivated", status: 403, code: "account_deactivated", want: ClassDisable},
 		{name: "anthropic permission", status: 403, typ: "permission_error", want: ClassDisable},
-		{name: "anthropic credit", status: 400, typ: "invalid_request_error", message: "Your credit balance is too low to access the Anthropic API.", want: ClassDisable},
-		{name: "organization disabled", status: 500, message: "This organization has been disabled.", want: ClassDisable},
-		{name: "balance message on 4xx", status: 403, message: "Insufficient account balance", want: ClassDisable},
-		{name: "gemini bad key on 400", status: 400, message: "API key not valid. Please pass a valid API key.", want: ClassDisable},
+		{name: "billing type", status: 400, typ: "billing_error", want: ClassDisable},
+		// Messages are never read: upstreams echo the client's content in them.
+		{name: "a 400 echoing the client's role 'credit' is the client's", status: 400, typ: "invalid_request_error", message: "Invalid value: 'credit'. Supported values are: 'system', 'assistant', 'user'.", want: ClassClient},
+		{name: "a 400 echoing an invalid api key text is the client's", status: 400, message: "Unknown parameter 'invalid api key balance'", want: ClassClient},
+		{name: "a 500 whose text says disabled is retried", status: 500, message: "This organization has been disabled.", want: ClassRetry},
+		{name: "a 403 whose text says balance is retried", status: 403, message: "Insufficient account balance", want: ClassRetry},
 		{name: "429 rate limit", status: 429, code: "rate_limit_exceeded", want: ClassRetry},
 		{name: "429 mentioning credits stays retry", status: 429, message: "Rate limit exceeded: free-models-per-day. Add 10 credits to unlock more.", want: ClassRetry},
 		{name: "502 from a load balancer stays retry", status: 502, message: "load balancer: no healthy upstream", want: ClassRetry},
@@ -81,8 +83,8 @@ func TestClassify(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := Classify(tt.status, tt.typ, tt.code, tt.message); got != tt.want {
-				t.Errorf("Classify(%d, %q, %q, %q) = %v, want %v", tt.status, tt.typ, tt.code, tt.message, got, tt.want)
+			if got := Classify(tt.status, tt.typ, tt.code); got != tt.want {
+				t.Errorf("Classify(%d, %q, %q) [message %q] = %v, want %v", tt.status, tt.typ, tt.code, tt.message, got, tt.want)
 			}
 		})
 	}

@@ -101,7 +101,7 @@ func NewUpstreamError(status int, header http.Header, e oai.Error) *UpstreamErro
 		Message: e.Message,
 		Type:    e.Type,
 		Code:    string(e.Code),
-		Class:   Classify(status, e.Type, string(e.Code), e.Message),
+		Class:   Classify(status, e.Type, string(e.Code)),
 	}
 	if header != nil {
 		ue.RetryAfter = retryAfter(header, time.Now())
@@ -109,56 +109,37 @@ func NewUpstreamError(status int, header http.Header, e oai.Error) *UpstreamErro
 	return ue
 }
 
-// Classify returns the default class of an upstream error, after One API's
-// monitor.ShouldDisableChannel (first) and controller shouldRetry: keys that
-// are dead disable the channel; 400, 404 and 422 are the client's fault;
-// everything else (429, 5xx, 403 region blocks, unknown) is retried on
-// another channel. status 0 means unknown (an error event inside a stream).
-func Classify(status int, typ, code, message string) ErrorClass {
-	if disablesChannel(status, typ, code, message) {
+// Classify returns the default class of an upstream error from the
+// provider's own signals only: its status code and its error type and code.
+// Never from the message: providers echo the client's content in messages
+// ("invalid role 'credit'"), and a client must not be able to word a
+// request so that the gateway disables the channels that served it.
+//
+// A rejected, deactivated or unpaid key disables the channel (401, 402, and
+// the types and codes OpenAI-compatible vendors send for it, such as 429
+// insufficient_quota); 400, 404, 413 and 422 are the client's; everything
+// else (429, 5xx, 403 region blocks, unknown) is retried on another channel.
+// status 0 means unknown (an error event inside a stream).
+func Classify(status int, typ, code string) ErrorClass {
+	if status == http.StatusUnauthorized || status == http.StatusPaymentRequired ||
+		disableTypes[typ] || disableCodes[code] {
 		return ClassDisable
 	}
 	switch status {
-	case http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity:
+	case http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
 		return ClassClient
 	}
 	return ClassRetry
 }
 
-func disablesChannel(status int, typ, code, message string) bool {
-	// 402: OpenRouter and others answer it when the account has no credit.
-	if status == http.StatusUnauthorized || status == http.StatusPaymentRequired {
-		return true
-	}
-	switch typ {
-	case "insufficient_quota", "authentication_error", "permission_error", "forbidden":
-		return true
-	}
-	switch code {
-	case "invalid_api_key", "account_deactivated", "insufficient_quota", "billing_not_active":
-		return true
-	}
-	if strings.HasPrefix(message, "Your credit balance is too low") || // Anthropic
-		strings.HasPrefix(message, "This organization has been disabled.") {
-		return true
-	}
-	// One API also disables on any message mentioning credit or balance. We
-	// only trust that on 4xx other than 429: "load balancer" appears in 502
-	// pages, and free-tier rate limits (429) mention credits.
-	if status >= 400 && status < 500 && status != http.StatusTooManyRequests {
-		m := strings.ToLower(message)
-		for _, s := range disableWords {
-			if strings.Contains(m, s) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// disableWords, lower case. The API key phrases cover vendors that answer a
-// bad key with 400 (Gemini's OpenAI-compatible endpoint does).
-var disableWords = []string{"credit", "balance", "api key not valid", "invalid api key", "incorrect api key"}
+// disableTypes and disableCodes are the error types and codes vendors use
+// for a key that will not work again until someone acts: OpenAI's, and the
+// Anthropic-style types some OpenAI-compatible gateways pass on.
+var (
+	disableTypes = map[string]bool{"insufficient_quota": true, "authentication_error": true, "permission_error": true, "billing_error": true}
+	disableCodes = map[string]bool{"invalid_api_key": true, "account_deactivated": true, "insufficient_quota": true,
+		"billing_not_active": true, "billing_hard_limit_reached": true, "organization_deactivated": true}
+)
 
 // ParseRetryAfter returns the delay asked by Retry-After-Ms (OpenAI) or
 // Retry-After (seconds or an HTTP date), or 0.

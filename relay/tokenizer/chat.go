@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 
 	"oneapi/relay/oai"
@@ -25,38 +26,59 @@ const (
 	highDetailImageTokens = 765
 )
 
-// CountChat estimates the prompt tokens of msgs for model.
-func CountChat(model string, msgs []oai.Message) int {
-	e := encoderFor(model)
+// CountChat estimates the prompt tokens of msgs for model; it stops with
+// ctx's error when ctx ends.
+func CountChat(ctx context.Context, model string, msgs []oai.Message) (int, error) {
+	c := counter{ctx: ctx, e: encoderFor(model)}
 	n := 0
 	for i := range msgs {
 		m := &msgs[i]
 		n += tokensPerMessage
-		n += e.countContent(m.Content)
-		n += e.countString(m.Role)
+		n += c.content(m.Content)
+		n += c.str(m.Role)
 		if m.Name != "" {
-			n += tokensPerName + e.countString(m.Name)
+			n += tokensPerName + c.str(m.Name)
 		}
 		for _, tc := range m.ToolCalls {
-			n += e.countString(tc.Function.Name) + e.countString(tc.Function.Arguments)
+			n += c.str(tc.Function.Name) + c.str(tc.Function.Arguments)
 		}
 	}
-	return n + replyPriming
+	return n + replyPriming, c.err
 }
 
 // CountChatRequest estimates the prompt tokens of a whole chat request: the
 // messages plus the tool and function declarations, counted as JSON text.
-func CountChatRequest(req *oai.ChatRequest) int {
-	e := encoderFor(req.Model)
-	n := CountChat(req.Model, req.Messages)
+func CountChatRequest(ctx context.Context, req *oai.ChatRequest) (int, error) {
+	n, err := CountChat(ctx, req.Model, req.Messages)
+	if err != nil {
+		return 0, err
+	}
+	c := counter{ctx: ctx, e: encoderFor(req.Model)}
 	if len(req.Tools) > 0 {
 		if b, err := json.Marshal(req.Tools); err == nil {
-			n += e.countString(string(b))
+			n += c.str(string(b))
 		}
 	}
 	if len(req.Functions) > 0 {
-		n += e.countString(string(req.Functions))
+		n += c.str(string(req.Functions))
 	}
+	return n, c.err
+}
+
+// counter counts strings until its context ends; then err is set and every
+// further count is 0.
+type counter struct {
+	ctx context.Context
+	e   *encoder
+	err error
+}
+
+func (c *counter) str(s string) int {
+	if s == "" || c.err != nil {
+		return 0
+	}
+	n, err := c.e.count(c.ctx, s)
+	c.err = err
 	return n
 }
 
@@ -68,17 +90,11 @@ func CountImage(detail string) int {
 	return highDetailImageTokens
 }
 
-func (e *encoder) countString(s string) int {
-	if s == "" {
-		return 0
-	}
-	return e.count(s)
-}
-
-// countContent counts a message content: a string, or text and image parts.
+// content counts a message content: a string, or text and image parts.
 // Other parts (audio, files) are not estimated. Content that does not parse
 // is counted as raw text rather than rejected: this is an estimate.
-func (e *encoder) countContent(c json.RawMessage) int {
+func (cn *counter) content(c json.RawMessage) int {
+	e := cn.e
 	c = bytes.TrimLeft(c, " \t\r\n")
 	if len(c) == 0 || c[0] == 'n' { // absent or null
 		return 0
@@ -92,22 +108,24 @@ func (e *encoder) countContent(c json.RawMessage) int {
 		}
 		var s string
 		if err := json.Unmarshal(c, &s); err != nil {
-			return e.countString(string(c))
+			return cn.str(string(c))
 		}
-		n := e.countString(s)
-		e.cache.put(h, n)
+		n := cn.str(s)
+		if cn.err == nil {
+			e.cache.put(h, n)
+		}
 		return n
 	}
 	m := oai.Message{Content: c}
 	parts, err := m.Parts()
 	if err != nil {
-		return e.countString(string(c))
+		return cn.str(string(c))
 	}
 	n := 0
 	for _, p := range parts {
 		switch p.Type {
 		case oai.PartText:
-			n += e.countString(p.Text)
+			n += cn.str(p.Text)
 		case oai.PartImageURL:
 			if p.ImageURL != nil {
 				n += CountImage(p.ImageURL.Detail)

@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -134,7 +135,7 @@ func TestCountChat(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := CountChat(tt.model, tt.msgs); got != tt.want {
+			if got := mustCount(CountChat(context.Background(), tt.model, tt.msgs)); got != tt.want {
 				t.Errorf("CountChat = %d, want %d", got, tt.want)
 			}
 		})
@@ -151,15 +152,15 @@ func TestCountChatRequest(t *testing.T) {
 		}}},
 	}
 	tools, _ := json.Marshal(req.Tools)
-	want := CountChat(req.Model, req.Messages) + CountText(req.Model, string(tools))
-	if got := CountChatRequest(req); got != want {
+	want := mustCount(CountChat(context.Background(), req.Model, req.Messages)) + CountText(req.Model, string(tools))
+	if got := mustCount(CountChatRequest(context.Background(), req)); got != want {
 		t.Errorf("CountChatRequest = %d, want %d", got, want)
 	}
 }
 
 func TestConcurrentUse(t *testing.T) {
 	t.Parallel()
-	want := CountChat("gpt-4o", cookbookMessages)
+	want := mustCount(CountChat(context.Background(), "gpt-4o", cookbookMessages))
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
@@ -168,7 +169,7 @@ func TestConcurrentUse(t *testing.T) {
 				if CountText("gpt-4", text) <= 0 {
 					t.Error("no tokens")
 				}
-				if got := CountChat("gpt-4o", cookbookMessages); got != want {
+				if got := mustCount(CountChat(context.Background(), "gpt-4o", cookbookMessages)); got != want {
 					t.Errorf("CountChat = %d, want %d", got, want)
 				}
 			}
@@ -214,7 +215,7 @@ func BenchmarkCountChat(b *testing.B) {
 	b.Run("cached", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			CountChat("gpt-4o", shortPrompt)
+			mustCount(CountChat(context.Background(), "gpt-4o", shortPrompt))
 		}
 	})
 	b.Run("uncached", func(b *testing.B) {
@@ -246,7 +247,7 @@ func BenchmarkCountChat(b *testing.B) {
 		for b.Loop() {
 			msgs[1] = users[i%len(users)]
 			i++
-			CountChat("gpt-4o", msgs)
+			mustCount(CountChat(context.Background(), "gpt-4o", msgs))
 		}
 	})
 	b.Run("cached/long-system-prompt", func(b *testing.B) {
@@ -256,7 +257,14 @@ func BenchmarkCountChat(b *testing.B) {
 		}
 		b.ReportAllocs()
 		for b.Loop() {
-			CountChat("gpt-4o", msgs)
+			mustCount(CountChat(context.Background(), "gpt-4o", msgs))
 		}
 	})
+}
+
+func mustCount(n int, err error) int {
+	if err != nil {
+		panic(err)
+	}
+	return n
 }

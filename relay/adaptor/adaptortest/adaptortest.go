@@ -59,14 +59,21 @@ func ReplayStream(t *testing.T, a adaptor.Adaptor, req *adaptor.Request, ssePath
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	usage, err := a.DecodeStream(req, SSEResponse(in), func(data []byte) error {
+	usage, err := a.DecodeStream(req, SSEResponse(in), func(ev adaptor.Event) error {
 		if onSend != nil {
-			onSend(data)
+			onSend(ev.Data)
 		}
-		fmt.Fprintf(&out, "send: %s\n", data)
+		out.WriteString("send: ")
+		if ev.Name != nil {
+			fmt.Fprintf(&out, "event=%s ", ev.Name)
+		}
+		if ev.UsageOnly {
+			out.WriteString("(usage only) ")
+		}
+		fmt.Fprintf(&out, "%s\n", ev.Data)
 		return nil
 	})
-	fmt.Fprintf(&out, "usage: prompt=%d completion=%d reported=%v\n", usage.PromptTokens, usage.CompletionTokens, usage.Reported)
+	fmt.Fprintf(&out, "usage: %s\n", FormatUsage(usage))
 	if err != nil {
 		fmt.Fprintf(&out, "error: %v\n", err)
 		var ue *adaptor.UpstreamError
@@ -75,4 +82,26 @@ func ReplayStream(t *testing.T, a adaptor.Adaptor, req *adaptor.Request, ssePath
 		}
 	}
 	return out.Bytes(), usage, err
+}
+
+// FormatUsage prints the counters that are set, for transcripts.
+func FormatUsage(u adaptor.Usage) string {
+	s := fmt.Sprintf("input=%d output=%d", u.Input, u.Output)
+	for _, c := range []struct {
+		name string
+		n    int
+	}{{"cache_read", u.CacheRead}, {"cache_write", u.CacheWrite}, {"audio_in", u.AudioIn}, {"image_in", u.ImageIn},
+		{"reasoning", u.Reasoning}, {"audio_out", u.AudioOut}, {"image_out", u.ImageOut}, {"web_search", u.WebSearch}} {
+		if c.n != 0 {
+			s += fmt.Sprintf(" %s=%d", c.name, c.n)
+		}
+	}
+	return s + fmt.Sprintf(" reported=%v", u.Reported)
+}
+
+// Usage is a reported usage of input and output tokens, for expectations.
+func Usage(input, output int) adaptor.Usage {
+	u := adaptor.Usage{Reported: true}
+	u.Input, u.Output = input, output
+	return u
 }

@@ -70,8 +70,9 @@ func newUpstreamError(status int, errType, message string) *adaptor.UpstreamErro
 }
 
 // classify follows Anthropic's error types
-// (https://docs.anthropic.com/en/api/errors): a rejected key, a forbidden
-// account or an unpaid one disables the channel; rate limits, overload and
+// (https://docs.anthropic.com/en/api/errors) and statuses, never the
+// message: a rejected key, a forbidden account or an unpaid one disables
+// the channel; rate limits, overload and
 // server errors are worth another channel; any other 4xx is the client's.
 func classify(status int, errType, message string) adaptor.ErrorClass {
 	switch {
@@ -83,9 +84,12 @@ func classify(status int, errType, message string) adaptor.ErrorClass {
 		return adaptor.ClassRetry
 	case status >= 400:
 		// Anthropic answers an empty prepaid balance with a 400
-		// invalid_request_error: "Your credit balance is too low ...".
-		if strings.Contains(strings.ToLower(message), "credit balance is too low") {
-			return adaptor.ClassDisable
+		// invalid_request_error, told apart only by its text ("Your credit
+		// balance is too low ..."). Text never disables a channel (a client
+		// could have it echoed), so this only sends the request on to
+		// another channel; the operator sees the failures in the logs.
+		if errType == "invalid_request_error" && strings.HasPrefix(message, "Your credit balance is too low") {
+			return adaptor.ClassRetry
 		}
 		return adaptor.ClassClient
 	}

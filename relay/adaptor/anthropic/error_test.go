@@ -38,7 +38,9 @@ func TestDecodeError(t *testing.T) {
 	}{
 		{"invalid key", 401, "application/json", anthropicError("authentication_error", "invalid x-api-key"), adaptor.ClassDisable, "authentication_error", "authentication_error", "invalid x-api-key"},
 		{"permission", 403, "application/json", anthropicError("permission_error", "Your API key does not have permission to use the specified resource."), adaptor.ClassDisable, "permission_error", "permission_error", "Your API key does not have permission"},
-		{"credit balance", 400, "application/json", anthropicError("invalid_request_error", "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits."), adaptor.ClassDisable, "invalid_request_error", "invalid_request_error", "Your credit balance is too low"},
+		{"credit balance", 400, "application/json", anthropicError("invalid_request_error", "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits."), adaptor.ClassRetry, "invalid_request_error", "invalid_request_error", "Your credit balance is too low"},
+		// Only status and type may disable a channel: text echoing the client's content never does.
+		{"credit words echoed", 400, "application/json", anthropicError("invalid_request_error", "messages.0.role: 'Your credit balance is too low' is not one of 'user', 'assistant'"), adaptor.ClassClient, "invalid_request_error", "invalid_request_error", "messages.0.role"},
 		{"billing", 402, "application/json", anthropicError("billing_error", "Payment required"), adaptor.ClassDisable, "billing_error", "billing_error", "Payment required"},
 		{"bad request", 400, "application/json", anthropicError("invalid_request_error", "messages: roles must alternate"), adaptor.ClassClient, "invalid_request_error", "invalid_request_error", "messages: roles must alternate"},
 		{"unknown model", 404, "application/json", anthropicError("not_found_error", "model: claude-9"), adaptor.ClassClient, "not_found_error", "not_found_error", "model: claude-9"},

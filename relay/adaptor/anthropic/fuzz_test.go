@@ -40,7 +40,8 @@ func FuzzDecodeStream(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		_, _ = New().DecodeStream(&adaptor.Request{Mode: adaptor.ModeChat, Model: "m", Stream: true}, adaptortest.SSEResponse(body), func(data []byte) error {
+		_, _ = New().DecodeStream(&adaptor.Request{Mode: adaptor.ModeChat, Model: "m", Stream: true}, adaptortest.SSEResponse(body), func(ev adaptor.Event) error {
+			data := ev.Data
 			if !json.Valid(data) {
 				t.Fatalf("sent %q", data)
 			}

@@ -44,7 +44,7 @@ func (a *Adaptor) DecodeResponse(req *adaptor.Request, resp *http.Response) ([]b
 	}
 	var u adaptor.Usage
 	if m.Usage != nil {
-		u = adaptor.Usage{PromptTokens: m.Usage.promptTokens(), CompletionTokens: m.Usage.OutputTokens, Reported: true}
+		u = m.Usage.toUsage()
 	}
 	return out, u, nil
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"oneapi/relay/adaptor"
+	"oneapi/relay/adaptor/adaptortest"
 )
 
 // upstream starts an httptest server playing Anthropic: it checks the
@@ -66,19 +67,19 @@ func TestRoundTripNonStream(t *testing.T) {
 			name:      "text",
 			reply:     `{"id":"msg_01Fake","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[{"type":"text","text":"Bonjour"},{"type":"text","text":" !"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":10,"cache_creation_input_tokens":5,"cache_read_input_tokens":100,"output_tokens":4}}`,
 			want:      `{"id":"msg_01Fake","object":"chat.completion","created":1732000000,"model":"claude-sonnet-4-5-20250929","choices":[{"index":0,"message":{"role":"assistant","content":"Bonjour !"},"finish_reason":"stop"}],"usage":{"prompt_tokens":115,"completion_tokens":4,"total_tokens":119,"prompt_tokens_details":{"cached_tokens":100}}}`,
-			wantUsage: adaptor.Usage{PromptTokens: 115, CompletionTokens: 4, Reported: true},
+			wantUsage: withCache(adaptortest.Usage(115, 4), 100, 5),
 		},
 		{
 			name:      "tool use only",
 			reply:     `{"id":"msg_02Fake","type":"message","role":"assistant","model":"claude-opus-4-1","content":[{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{ "city" : "Paris" }},{"type":"tool_use","id":"toolu_2","name":"now","input":{}}],"stop_reason":"tool_use","usage":{"input_tokens":50,"output_tokens":30}}`,
 			want:      `{"id":"msg_02Fake","object":"chat.completion","created":1732000000,"model":"claude-opus-4-1","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"toolu_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}},{"id":"toolu_2","type":"function","function":{"name":"now","arguments":"{}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":50,"completion_tokens":30,"total_tokens":80}}`,
-			wantUsage: adaptor.Usage{PromptTokens: 50, CompletionTokens: 30, Reported: true},
+			wantUsage: adaptortest.Usage(50, 30),
 		},
 		{
 			name:      "text and tool use",
 			reply:     `{"id":"msg_03Fake","type":"message","role":"assistant","model":"claude-x","content":[{"type":"text","text":"Checking."},{"type":"tool_use","id":"toolu_1","name":"f","input":{"a":[1,2]}}],"stop_reason":"tool_use","usage":{"input_tokens":1,"output_tokens":2}}`,
 			want:      `{"id":"msg_03Fake","object":"chat.completion","created":1732000000,"model":"claude-x","choices":[{"index":0,"message":{"role":"assistant","content":"Checking.","tool_calls":[{"id":"toolu_1","type":"function","function":{"name":"f","arguments":"{\"a\":[1,2]}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}`,
-			wantUsage: adaptor.Usage{PromptTokens: 1, CompletionTokens: 2, Reported: true},
+			wantUsage: adaptortest.Usage(1, 2),
 		},
 		{
 			name:  "max tokens, no usage",
@@ -171,7 +172,8 @@ func TestRoundTripStream(t *testing.T) {
 			req := &adaptor.Request{Mode: adaptor.ModeChat, Model: "claude-x", Stream: true,
 				Body: []byte(`{"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}],"stream":true,"stream_options":{"include_usage":true}}`)}
 			var got strings.Builder
-			usage, err := testAdaptor().DecodeStream(req, do(t, ch, req), func(data []byte) error {
+			usage, err := testAdaptor().DecodeStream(req, do(t, ch, req), func(ev adaptor.Event) error {
+				data := ev.Data
 				got.Write(data)
 				got.WriteByte('\n')
 				return nil
@@ -187,13 +189,13 @@ func TestRoundTripStream(t *testing.T) {
 			var want strings.Builder
 			for line := range strings.Lines(string(golden)) {
 				if data, ok := strings.CutPrefix(line, "send: "); ok {
-					want.WriteString(data)
+					want.WriteString(strings.TrimPrefix(data, "(usage only) "))
 				}
 			}
 			if got.String() != want.String() {
 				t.Errorf("chunks\n got %s\nwant %s", got.String(), want.String())
 			}
-			if !usage.Reported || usage.PromptTokens == 0 || usage.CompletionTokens == 0 {
+			if !usage.Reported || usage.Input == 0 || usage.Output == 0 {
 				t.Errorf("usage = %+v, want reported numbers", usage)
 			}
 		})
@@ -210,7 +212,7 @@ func TestStreamKeyRedacted(t *testing.T) {
 	})
 	ch := &adaptor.Channel{Type: adaptor.TypeAnthropic, Key: fakeKey, BaseURL: srv.URL}
 	req := &adaptor.Request{Mode: adaptor.ModeChat, Model: "claude-x", Stream: true, Body: []byte(`{"messages":[{"role":"user","content":"Hi"}]}`)}
-	_, err := testAdaptor().DecodeStream(req, do(t, ch, req), func([]byte) error { return nil })
+	_, err := testAdaptor().DecodeStream(req, do(t, ch, req), func(adaptor.Event) error { return nil })
 	var ue *adaptor.UpstreamError
 	if !errors.Is(err, adaptor.ErrStreamTruncated) || !errors.As(err, &ue) {
 		t.Fatalf("err = %v, want a truncation carrying an *UpstreamError", err)

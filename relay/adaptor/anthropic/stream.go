@@ -17,11 +17,6 @@ import (
 // server tool results (web search) can be large.
 const maxEventSize = 16 << 20
 
-var (
-	dataPrefix  = []byte("data:")
-	eventPrefix = []byte("event:")
-)
-
 // DecodeStream converts Anthropic's stream events
 // (https://docs.anthropic.com/en/docs/build-with-claude/streaming) to OpenAI
 // chat.completion.chunk payloads. The normal end is message_stop, after
@@ -30,7 +25,7 @@ var (
 // adaptor.ErrStreamTruncated; for error events and read errors it also
 // wraps an *adaptor.UpstreamError. Anthropic sends each event's JSON on one
 // data line.
-func (a *Adaptor) DecodeStream(req *adaptor.Request, resp *http.Response, send func(data []byte) error) (adaptor.Usage, error) {
+func (a *Adaptor) DecodeStream(req *adaptor.Request, resp *http.Response, send func(adaptor.Event) error) (adaptor.Usage, error) {
 	defer resp.Body.Close()
 	br := sse.NewReader(resp.Body, maxEventSize)
 	defer br.Close()
@@ -39,26 +34,11 @@ func (a *Adaptor) DecodeStream(req *adaptor.Request, resp *http.Response, send f
 	if req != nil {
 		s.model = req.Model
 	}
-	var (
-		errorEvent bool // the pending event is named "error"
-		sawData    bool
-	)
 	for {
-		line, err := br.Line()
-		partial := err != nil // the line was cut by the end of the body or an error
+		ev, err := br.Next()
 		switch {
-		case len(line) == 0:
-			errorEvent = false // a blank line ends the event
-		case line[0] == ':':
-			// Comment, used as keep-alive by proxies.
-		case bytes.HasPrefix(line, eventPrefix):
-			errorEvent = string(bytes.TrimSpace(line[len(eventPrefix):])) == "error"
-		case bytes.HasPrefix(line, dataPrefix):
-			if partial {
-				break // an event cut in half must not reach the client
-			}
-			sawData = true
-			done, herr := s.handle(bytes.TrimSpace(line[len(dataPrefix):]), errorEvent)
+		case err == nil:
+			done, herr := s.handle(bytes.TrimSpace(ev.Data), string(ev.Name) == "error")
 			if herr != nil {
 				return s.result(), herr
 			}
@@ -66,25 +46,22 @@ func (a *Adaptor) DecodeStream(req *adaptor.Request, resp *http.Response, send f
 				br.Drain()
 				return s.result(), nil
 			}
-		case !sawData && line[0] == '{':
+			continue
+		case err == io.EOF:
+			return s.result(), fmt.Errorf("%w: end of body before message_stop", adaptor.ErrStreamTruncated)
+		case errors.Is(err, sse.ErrNotSSE):
 			// Not SSE at all: a JSON body (often an error) despite stream=true.
-			return s.result(), notAStream(line, br, resp)
+			return s.result(), notAStream(br, resp)
+		case errors.Is(err, sse.ErrLineTooLong):
+			return s.result(), fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, err)
 		}
-		if err != nil {
-			if err == io.EOF {
-				return s.result(), fmt.Errorf("%w: end of body before message_stop", adaptor.ErrStreamTruncated)
-			}
-			if errors.Is(err, sse.ErrLineTooLong) {
-				return s.result(), fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, err)
-			}
-			return s.result(), fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, adaptor.TransportError(err))
-		}
+		return s.result(), fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, adaptor.TransportError(err))
 	}
 }
 
 // streamState is what one stream's conversion remembers between events.
 type streamState struct {
-	send      func([]byte) error
+	send      func(adaptor.Event) error
 	key       string // the channel key, redacted from error events
 	id, model string
 	created   int64
@@ -170,7 +147,7 @@ func (s *streamState) handle(data []byte, errorEvent bool) (done bool, err error
 			}
 		}
 		if s.reported {
-			return true, s.emit(&chatChunk{Choices: []chunkChoice{}, Usage: s.usage.toOAI()})
+			return true, s.emitUsage(&chatChunk{Choices: []chunkChoice{}, Usage: s.usage.toOAI()})
 		}
 		return true, nil
 	}
@@ -185,6 +162,9 @@ func (s *streamState) mergeUsage(d *deltaUsage) {
 	out := take(&s.usage.OutputTokens, d.OutputTokens)
 	cacheWrite := take(&s.usage.CacheCreationInputTokens, d.CacheCreationInputTokens)
 	cacheRead := take(&s.usage.CacheReadInputTokens, d.CacheReadInputTokens)
+	if d.ServerToolUse != nil {
+		s.usage.ServerToolUse = d.ServerToolUse
+	}
 	if in || out || cacheWrite || cacheRead {
 		s.reported = true
 	}
@@ -199,12 +179,14 @@ func take(dst, v *int) bool {
 	return true
 }
 
-// result is the usage to report to the relay.
+// result is the usage to report to the relay: for a stream cut before
+// message_delta, message_start's input and its placeholder output; the relay
+// then counts what was streamed.
 func (s *streamState) result() adaptor.Usage {
 	if !s.reported {
 		return adaptor.Usage{}
 	}
-	return adaptor.Usage{PromptTokens: s.usage.promptTokens(), CompletionTokens: s.usage.OutputTokens, Reported: true}
+	return s.usage.toUsage()
 }
 
 // start sends the first chunk, which carries the role, as OpenAI's does.
@@ -244,13 +226,19 @@ func (s *streamState) emitChoice(c chunkChoice) error {
 }
 
 // emit fills in the fields every chunk repeats and sends it.
-func (s *streamState) emit(c *chatChunk) error {
+func (s *streamState) emit(c *chatChunk) error { return s.emitEvent(c, false) }
+
+// emitUsage sends the closing usage chunk, which the relay drops when the
+// client did not ask for stream usage.
+func (s *streamState) emitUsage(c *chatChunk) error { return s.emitEvent(c, true) }
+
+func (s *streamState) emitEvent(c *chatChunk, usageOnly bool) error {
 	c.ID, c.Object, c.Created, c.Model = s.id, "chat.completion.chunk", s.created, s.model
 	b, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("encode chunk: %w", err)
 	}
-	return s.send(b)
+	return s.send(adaptor.Event{Data: b, UsageOnly: usageOnly})
 }
 
 // streamError describes an error event; e may be nil when the event could
@@ -268,9 +256,9 @@ func (s *streamState) streamError(e *apiError) *adaptor.UpstreamError {
 
 // notAStream handles a 2xx reply to a stream request that is plain JSON:
 // an Anthropic error becomes its UpstreamError, anything else is reported
-// as a failed stream. first is the first line, already read.
-func notAStream(first []byte, br *sse.Reader, resp *http.Response) error {
-	body, err := br.Body(first)
+// as a failed stream.
+func notAStream(br *sse.Reader, resp *http.Response) error {
+	body, err := br.Body()
 	if err != nil {
 		return fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, adaptor.TransportError(err))
 	}

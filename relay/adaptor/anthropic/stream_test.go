@@ -24,12 +24,12 @@ func TestDecodeStreamGolden(t *testing.T) {
 		wantTruncated bool
 	}{
 		// 12 input + 100 cache writes + 2000 cache reads.
-		{name: "text", wantUsage: adaptor.Usage{PromptTokens: 2112, CompletionTokens: 15, Reported: true}},
-		{name: "tool_use", wantUsage: adaptor.Usage{PromptTokens: 472, CompletionTokens: 89, Reported: true}},
-		{name: "max_tokens_crlf", wantUsage: adaptor.Usage{PromptTokens: 5, CompletionTokens: 2, Reported: true}},
+		{name: "text", wantUsage: withCache(adaptortest.Usage(2112, 15), 2000, 100)},
+		{name: "tool_use", wantUsage: adaptortest.Usage(472, 89)},
+		{name: "max_tokens_crlf", wantUsage: adaptortest.Usage(5, 2)},
 		{name: "no_usage"},
-		{name: "truncated", wantUsage: adaptor.Usage{PromptTokens: 9, CompletionTokens: 1, Reported: true}, wantTruncated: true},
-		{name: "error_event", wantUsage: adaptor.Usage{PromptTokens: 30, CompletionTokens: 1, Reported: true}, wantTruncated: true},
+		{name: "truncated", wantUsage: adaptortest.Usage(9, 1), wantTruncated: true},
+		{name: "error_event", wantUsage: adaptortest.Usage(30, 1), wantTruncated: true},
 		{name: "json_instead_of_sse", wantTruncated: true},
 	}
 	for _, tt := range tests {
@@ -93,7 +93,8 @@ func decodeStream(t *testing.T, name string) ([]sentChunk, error) {
 		t.Fatal(err)
 	}
 	var chunks []sentChunk
-	_, err = testAdaptor().DecodeStream(&adaptor.Request{Mode: adaptor.ModeChat, Stream: true}, adaptortest.SSEResponse(in), func(data []byte) error {
+	_, err = testAdaptor().DecodeStream(&adaptor.Request{Mode: adaptor.ModeChat, Stream: true}, adaptortest.SSEResponse(in), func(ev adaptor.Event) error {
+		data := ev.Data
 		var c sentChunk
 		if err := json.Unmarshal(data, &c); err != nil {
 			t.Fatalf("chunk %s: %v", data, err)
@@ -193,7 +194,7 @@ func TestDecodeStreamSendError(t *testing.T) {
 	}
 	stop := errors.New("client gone")
 	calls := 0
-	_, err = testAdaptor().DecodeStream(&adaptor.Request{Mode: adaptor.ModeChat}, adaptortest.SSEResponse(in), func([]byte) error {
+	_, err = testAdaptor().DecodeStream(&adaptor.Request{Mode: adaptor.ModeChat}, adaptortest.SSEResponse(in), func(adaptor.Event) error {
 		calls++
 		return stop
 	})
@@ -206,8 +207,14 @@ func TestDecodeStreamLineTooLong(t *testing.T) {
 	t.Parallel()
 	in := "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"" +
 		strings.Repeat("x", maxEventSize) + "\"}}\n\n"
-	_, err := testAdaptor().DecodeStream(&adaptor.Request{Mode: adaptor.ModeChat}, adaptortest.SSEResponse([]byte(in)), func([]byte) error { return nil })
+	_, err := testAdaptor().DecodeStream(&adaptor.Request{Mode: adaptor.ModeChat}, adaptortest.SSEResponse([]byte(in)), func(adaptor.Event) error { return nil })
 	if !errors.Is(err, adaptor.ErrStreamTruncated) || !errors.Is(err, sse.ErrLineTooLong) {
 		t.Errorf("err = %v, want a truncation for a too long line", err)
 	}
+}
+
+// withCache sets the cache counters Anthropic reports beside input_tokens.
+func withCache(u adaptor.Usage, read, write int) adaptor.Usage {
+	u.CacheRead, u.CacheWrite = read, write
+	return u
 }

@@ -3,6 +3,7 @@ package anthropic
 import (
 	"encoding/json"
 
+	"oneapi/relay/adaptor"
 	"oneapi/relay/oai"
 )
 
@@ -90,16 +91,36 @@ type responseBlock struct {
 }
 
 type usage struct {
-	InputTokens              int `json:"input_tokens"`
-	OutputTokens             int `json:"output_tokens"`
-	CacheCreationInputTokens int `json:"cache_creation_input_tokens"`
-	CacheReadInputTokens     int `json:"cache_read_input_tokens"`
+	InputTokens              int            `json:"input_tokens"`
+	OutputTokens             int            `json:"output_tokens"`
+	CacheCreationInputTokens int            `json:"cache_creation_input_tokens"`
+	CacheReadInputTokens     int            `json:"cache_read_input_tokens"`
+	ServerToolUse            *serverToolUse `json:"server_tool_use,omitempty"`
+}
+
+// serverToolUse counts Anthropic's server tools, billed per call.
+type serverToolUse struct {
+	WebSearchRequests int `json:"web_search_requests"`
 }
 
 // promptTokens counts every input token: Anthropic reports the cached and
 // cache-writing parts apart from input_tokens, OpenAI includes them.
 func (u *usage) promptTokens() int {
 	return u.InputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens
+}
+
+// toUsage is the usage in pricing's counters: cache reads and writes are
+// parts of the input, priced apart.
+func (u *usage) toUsage() adaptor.Usage {
+	out := adaptor.Usage{Reported: true}
+	out.Input = u.promptTokens()
+	out.CacheRead = u.CacheReadInputTokens
+	out.CacheWrite = u.CacheCreationInputTokens
+	out.Output = u.OutputTokens
+	if u.ServerToolUse != nil {
+		out.WebSearch = u.ServerToolUse.WebSearchRequests
+	}
+	return out
 }
 
 func (u *usage) toOAI() *oai.Usage {
@@ -145,10 +166,11 @@ type streamDelta struct {
 // deltaUsage is the usage of message_delta: cumulative counts, where an
 // absent field means "unchanged since message_start".
 type deltaUsage struct {
-	InputTokens              *int `json:"input_tokens"`
-	OutputTokens             *int `json:"output_tokens"`
-	CacheCreationInputTokens *int `json:"cache_creation_input_tokens"`
-	CacheReadInputTokens     *int `json:"cache_read_input_tokens"`
+	InputTokens              *int           `json:"input_tokens"`
+	OutputTokens             *int           `json:"output_tokens"`
+	CacheCreationInputTokens *int           `json:"cache_creation_input_tokens"`
+	CacheReadInputTokens     *int           `json:"cache_read_input_tokens"`
+	ServerToolUse            *serverToolUse `json:"server_tool_use"`
 }
 
 // chatChunk is an OpenAI chat.completion.chunk. It is not oai.ChatChunk

@@ -411,7 +411,7 @@ func TestChatNonStream(t *testing.T) {
 	if err != nil {
 		t.Fatalf("DecodeResponse: %v", err)
 	}
-	if usage != (adaptor.Usage{PromptTokens: 12, CompletionTokens: 35, Reported: true}) {
+	if want := withParts(adaptortest.Usage(12, 35), 4, 30); usage != want {
 		t.Errorf("usage = %+v, want prompt 12 completion 35 (5 + 30 thoughts) reported", usage)
 	}
 	var cr oai.ChatResponse
@@ -549,7 +549,7 @@ func TestPromptBlocked(t *testing.T) {
 	if text, _ := msg.Text(); text != "" || msg.Refusal == nil || !strings.Contains(*msg.Refusal, "PROHIBITED_CONTENT") {
 		t.Errorf("message = %s", toJSON(t, msg))
 	}
-	if usage != (adaptor.Usage{PromptTokens: 9, Reported: true}) {
+	if usage != (adaptortest.Usage(9, 0)) {
 		t.Errorf("usage = %+v", usage)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"oneapi/relay/adaptor"
@@ -113,16 +112,15 @@ func classify(status int, ge *googleError) adaptor.ErrorClass {
 }
 
 // keyInvalid reports Google's answer to a wrong or expired key: 400 with
-// reason API_KEY_INVALID.
+// an ErrorInfo reason API_KEY_INVALID (or _EXPIRED). The message is never
+// read: it may echo the client's content.
 func keyInvalid(ge *googleError) bool {
 	for _, d := range ge.Details {
-		if d.Reason == "API_KEY_INVALID" {
+		if d.Reason == "API_KEY_INVALID" || d.Reason == "API_KEY_EXPIRED" {
 			return true
 		}
 	}
-	m := strings.ToLower(ge.Message)
-	return strings.Contains(m, "api_key_invalid") || strings.Contains(m, "api key not valid") ||
-		strings.Contains(m, "api key expired")
+	return false
 }
 
 // retryDelay reads a RetryInfo detail ("retryDelay":"39s"), which Gemini

@@ -34,8 +34,14 @@ func TestDecodeError(t *testing.T) {
 		},
 		{
 			name: "expired key", status: 400,
-			body:      `{"error":{"code":400,"message":"API key expired. Please renew the API key.","status":"INVALID_ARGUMENT"}}`,
+			body:      `{"error":{"code":400,"message":"API key expired. Please renew the API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_EXPIRED","domain":"googleapis.com"}]}}`,
 			wantClass: adaptor.ClassDisable, wantType: "INVALID_ARGUMENT", wantMsg: "API key expired",
+		},
+		{
+			// The message is never read: it may echo the client's content.
+			name: "key words in the message alone", status: 400,
+			body:      `{"error":{"code":400,"message":"Invalid value at 'contents[0].role' (api key not valid API_KEY_INVALID)","status":"INVALID_ARGUMENT"}}`,
+			wantClass: adaptor.ClassClient, wantType: "INVALID_ARGUMENT", wantMsg: "Invalid value",
 		},
 		{
 			name: "bad request", status: 400,

@@ -163,17 +163,33 @@ func completionID(gr *generateContentResponse) string {
 	return "chatcmpl-" + randomID()
 }
 
-// toUsage counts thinking tokens as completion tokens: Google bills them
-// as output. Tool-use prompt tokens (grounding) are billed as input.
+// toUsage counts thinking tokens as output (Google bills them so) and
+// tool-use prompt tokens (grounding) as input; cached content is part of
+// promptTokenCount, priced apart; audio and image parts come from the
+// per-modality details.
 func toUsage(m *usageMetadata) adaptor.Usage {
 	if m == nil {
 		return adaptor.Usage{}
 	}
-	return adaptor.Usage{
-		PromptTokens:     m.PromptTokenCount + m.ToolUsePromptTokenCount,
-		CompletionTokens: m.CandidatesTokenCount + m.ThoughtsTokenCount,
-		Reported:         true,
+	u := adaptor.Usage{Reported: true}
+	u.Input = m.PromptTokenCount + m.ToolUsePromptTokenCount
+	u.CacheRead = m.CachedContentTokenCount
+	u.Output = m.CandidatesTokenCount + m.ThoughtsTokenCount
+	u.Reasoning = m.ThoughtsTokenCount
+	for _, d := range m.PromptTokensDetails {
+		if d.Modality == "AUDIO" {
+			u.AudioIn += d.TokenCount
+		}
 	}
+	for _, d := range m.CandidatesTokensDetails {
+		switch d.Modality {
+		case "AUDIO":
+			u.AudioOut += d.TokenCount
+		case "IMAGE":
+			u.ImageOut += d.TokenCount
+		}
+	}
+	return u
 }
 
 func toOAIUsage(m *usageMetadata) *oai.Usage {
@@ -182,9 +198,9 @@ func toOAIUsage(m *usageMetadata) *oai.Usage {
 	}
 	u := toUsage(m)
 	ou := &oai.Usage{
-		PromptTokens:     u.PromptTokens,
-		CompletionTokens: u.CompletionTokens,
-		TotalTokens:      u.PromptTokens + u.CompletionTokens,
+		PromptTokens:     u.Input,
+		CompletionTokens: u.Output,
+		TotalTokens:      u.Input + u.Output,
 	}
 	if m.CachedContentTokenCount > 0 {
 		ou.PromptTokensDetails = &oai.PromptTokensDetails{CachedTokens: m.CachedContentTokenCount}
@@ -196,8 +212,8 @@ func toOAIUsage(m *usageMetadata) *oai.Usage {
 }
 
 // decodeEmbeddings converts a batchEmbedContents reply. Gemini reports no
-// token usage for embeddings: the usage in the body is zero and
-// Usage.Reported false, so the relay counts the input itself.
+// token usage for embeddings: the body carries the gateway's own count of
+// the input (what is billed), and Usage.Reported is false.
 func decodeEmbeddings(req *adaptor.Request, body []byte) ([]byte, adaptor.Usage, error) {
 	var br batchEmbedResponse
 	if err := json.Unmarshal(body, &br); err != nil || len(br.Embeddings) == 0 {
@@ -212,7 +228,8 @@ func decodeEmbeddings(req *adaptor.Request, body []byte) ([]byte, adaptor.Usage,
 	if model == "" {
 		model = opts.Model
 	}
-	out := embeddingResponse{Object: "list", Data: make([]embeddingData, len(br.Embeddings)), Model: model}
+	out := embeddingResponse{Object: "list", Data: make([]embeddingData, len(br.Embeddings)), Model: model,
+		Usage: embeddingUsage{PromptTokens: req.PromptTokens, TotalTokens: req.PromptTokens}}
 	for i, e := range br.Embeddings {
 		var v any = e.Values
 		if e.Values == nil {
@@ -227,7 +244,9 @@ func decodeEmbeddings(req *adaptor.Request, body []byte) ([]byte, adaptor.Usage,
 	if err != nil {
 		return nil, adaptor.Usage{}, fmt.Errorf("encode embeddings: %w", err)
 	}
-	return b, adaptor.Usage{}, nil
+	var u adaptor.Usage
+	u.Input = req.PromptTokens
+	return b, u, nil
 }
 
 // base64Floats encodes values as OpenAI does for encoding_format=base64:

@@ -1,7 +1,6 @@
 package gemini
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,8 +17,6 @@ import (
 // so lines of several MB are legitimate.
 const maxEventSize = 32 << 20
 
-var dataPrefix = []byte("data:")
-
 // DecodeStream reads streamGenerateContent?alt=sse: one
 // GenerateContentResponse per event, each with the new parts only. It sends
 // an OpenAI chat.completion.chunk per event (the first one of each choice
@@ -32,7 +29,7 @@ var dataPrefix = []byte("data:")
 // malformed event or a read error, the returned error wraps
 // adaptor.ErrStreamTruncated (and, for error events, an
 // *adaptor.UpstreamError).
-func (a *Adaptor) DecodeStream(req *adaptor.Request, resp *http.Response, send func(data []byte) error) (adaptor.Usage, error) {
+func (a *Adaptor) DecodeStream(req *adaptor.Request, resp *http.Response, send func(adaptor.Event) error) (adaptor.Usage, error) {
 	defer resp.Body.Close()
 	if req.Mode != adaptor.ModeChat {
 		return adaptor.Usage{}, fmt.Errorf("%s is not supported by Gemini channels", req.Mode)
@@ -46,52 +43,23 @@ func (a *Adaptor) DecodeStream(req *adaptor.Request, resp *http.Response, send f
 		finished:  map[int]bool{},
 		toolCalls: map[int]int{},
 	}
-	var (
-		event   []byte // data lines of the pending event
-		sawData bool
-	)
 	for {
-		line, err := br.Line()
-		if err != nil && err != io.EOF {
-			if errors.Is(err, sse.ErrLineTooLong) {
-				return s.usage(), fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, err)
-			}
-			return s.usage(), fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, adaptor.TransportError(err))
-		}
-		// A line cut by the end of the body is incomplete and dropped, as
-		// SSE says; but the lines of an event before it were whole.
-		complete := err == nil
+		ev, err := br.Next()
 		switch {
-		case len(line) == 0:
-			if len(event) > 0 {
-				if serr := s.handle(event, resp, send); serr != nil {
-					return s.usage(), serr
-				}
-				event = event[:0]
+		case err == nil:
+			if serr := s.handle(ev.Data, resp, send); serr != nil {
+				return s.usage(), serr
 			}
-		case bytes.HasPrefix(line, dataPrefix):
-			if !complete {
-				break
-			}
-			sawData = true
-			data := bytes.TrimPrefix(line[len(dataPrefix):], []byte(" "))
-			if len(event) > 0 {
-				event = append(event, '\n')
-			}
-			event = append(event, data...)
-		case !sawData && (line[0] == '{' || line[0] == '['):
-			// Not SSE at all: a JSON body (often an error) despite alt=sse.
-			return s.usage(), notAStream(line, br, resp)
-		}
-		// Comments (":"), event:, id: and retry: carry nothing for the client.
-		if err == io.EOF {
-			if len(event) > 0 {
-				if serr := s.handle(event, resp, send); serr != nil {
-					return s.usage(), serr
-				}
-			}
+			continue
+		case err == io.EOF:
 			return s.end(send)
+		case errors.Is(err, sse.ErrNotSSE):
+			// Not SSE at all: a JSON body (often an error) despite alt=sse.
+			return s.usage(), notAStream(br, resp)
+		case errors.Is(err, sse.ErrLineTooLong):
+			return s.usage(), fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, err)
 		}
+		return s.usage(), fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, adaptor.TransportError(err))
 	}
 }
 
@@ -109,7 +77,7 @@ type streamState struct {
 func (s *streamState) usage() adaptor.Usage { return toUsage(s.lastUsage) }
 
 // handle converts one event and sends its chunks.
-func (s *streamState) handle(data []byte, resp *http.Response, send func([]byte) error) error {
+func (s *streamState) handle(data []byte, resp *http.Response, send func(adaptor.Event) error) error {
 	var gr generateContentResponse
 	if err := json.Unmarshal(data, &gr); err != nil {
 		return fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, &adaptor.UpstreamError{
@@ -154,7 +122,7 @@ func (s *streamState) handle(data []byte, resp *http.Response, send func([]byte)
 		if len(choices) == 0 {
 			continue
 		}
-		if err := s.send(send, choices, nil); err != nil {
+		if err := s.send(send, choices, nil, false); err != nil {
 			return err
 		}
 	}
@@ -176,7 +144,7 @@ func (s *streamState) finish(idx int, reason string) oai.ChunkChoice {
 }
 
 // end checks that the stream finished and sends the usage chunk.
-func (s *streamState) end(send func([]byte) error) (adaptor.Usage, error) {
+func (s *streamState) end(send func(adaptor.Event) error) (adaptor.Usage, error) {
 	if len(s.finished) == 0 {
 		return s.usage(), fmt.Errorf("%w: end of body before a finishReason", adaptor.ErrStreamTruncated)
 	}
@@ -186,14 +154,14 @@ func (s *streamState) end(send func([]byte) error) (adaptor.Usage, error) {
 		}
 	}
 	if s.lastUsage != nil {
-		if err := s.send(send, []oai.ChunkChoice{}, toOAIUsage(s.lastUsage)); err != nil {
+		if err := s.send(send, []oai.ChunkChoice{}, toOAIUsage(s.lastUsage), true); err != nil {
 			return s.usage(), err
 		}
 	}
 	return s.usage(), nil
 }
 
-func (s *streamState) send(send func([]byte) error, choices []oai.ChunkChoice, usage *oai.Usage) error {
+func (s *streamState) send(send func(adaptor.Event) error, choices []oai.ChunkChoice, usage *oai.Usage, usageOnly bool) error {
 	b, err := json.Marshal(oai.ChatChunk{
 		ID:      s.id,
 		Object:  "chat.completion.chunk",
@@ -205,14 +173,14 @@ func (s *streamState) send(send func([]byte) error, choices []oai.ChunkChoice, u
 	if err != nil {
 		return fmt.Errorf("encode chat chunk: %w", err)
 	}
-	return send(b)
+	return send(adaptor.Event{Data: b, UsageOnly: usageOnly})
 }
 
 // notAStream handles a 2xx reply to a stream request that is plain JSON:
 // a Google error object becomes its UpstreamError, anything else is
-// reported as a failed stream. first is the first line, already read.
-func notAStream(first []byte, br *sse.Reader, resp *http.Response) error {
-	body, err := br.Body(first)
+// reported as a failed stream.
+func notAStream(br *sse.Reader, resp *http.Response) error {
+	body, err := br.Body()
 	if err != nil {
 		return fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, adaptor.TransportError(err))
 	}

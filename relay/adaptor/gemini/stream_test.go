@@ -67,7 +67,8 @@ func collect(t *testing.T, name string) ([]oai.ChatChunk, adaptor.Usage, error) 
 		t.Fatal(err)
 	}
 	var chunks []oai.ChatChunk
-	usage, err := New().DecodeStream(streamRequest(), adaptortest.SSEResponse(in), func(data []byte) error {
+	usage, err := New().DecodeStream(streamRequest(), adaptortest.SSEResponse(in), func(ev adaptor.Event) error {
+		data := ev.Data
 		var c oai.ChatChunk
 		if err := json.Unmarshal(data, &c); err != nil {
 			t.Fatalf("chunk is not JSON: %v\n%s", err, data)
@@ -111,7 +112,7 @@ func TestStreamText(t *testing.T) {
 		last.Usage.PromptTokens != 8 || last.Usage.CompletionTokens != 4 || last.Usage.TotalTokens != 12 {
 		t.Errorf("last chunk = %+v, want the usage chunk", last)
 	}
-	if usage != (adaptor.Usage{PromptTokens: 8, CompletionTokens: 4, Reported: true}) {
+	if usage != (adaptortest.Usage(8, 4)) {
 		t.Errorf("usage = %+v", usage)
 	}
 }
@@ -160,7 +161,7 @@ func TestStreamFunctionCall(t *testing.T) {
 	if finish != "tool_calls" {
 		t.Errorf("finish_reason %q, want tool_calls", finish)
 	}
-	if usage != (adaptor.Usage{PromptTokens: 20, CompletionTokens: 55, Reported: true}) {
+	if usage != withParts(adaptortest.Usage(20, 55), 0, 40) {
 		t.Errorf("usage = %+v, want prompt 20 completion 55 (15 + 40 thoughts)", usage)
 	}
 	if usageCh == nil || usageCh.CompletionTokensDetails == nil || usageCh.CompletionTokensDetails.ReasoningTokens != 40 || usageCh.TotalTokens != 75 {
@@ -179,7 +180,7 @@ func TestStreamTruncatedKeepsUsage(t *testing.T) {
 			t.Errorf("usage chunk sent for a truncated stream: %+v", c)
 		}
 	}
-	if usage != (adaptor.Usage{PromptTokens: 8, CompletionTokens: 4, Reported: true}) {
+	if usage != (adaptortest.Usage(8, 4)) {
 		t.Errorf("usage = %+v, want what was reported before the cut", usage)
 	}
 }
@@ -213,7 +214,7 @@ func TestStreamSendError(t *testing.T) {
 	}
 	stop := errors.New("client gone")
 	calls := 0
-	_, err = New().DecodeStream(streamRequest(), adaptortest.SSEResponse(in), func([]byte) error {
+	_, err = New().DecodeStream(streamRequest(), adaptortest.SSEResponse(in), func(adaptor.Event) error {
 		calls++
 		return stop
 	})
@@ -272,7 +273,8 @@ func TestStreamServer(t *testing.T) {
 	}
 	var text strings.Builder
 	n := 0
-	usage, err := a.DecodeStream(req, resp, func(data []byte) error {
+	usage, err := a.DecodeStream(req, resp, func(ev adaptor.Event) error {
+		data := ev.Data
 		n++
 		var c oai.ChatChunk
 		if err := json.Unmarshal(data, &c); err != nil {
@@ -289,7 +291,13 @@ func TestStreamServer(t *testing.T) {
 	if text.String() != "Hello world!" || n != 5 {
 		t.Errorf("text %q in %d chunks, want %q in 5 (3 deltas, finish, usage)", text.String(), n, "Hello world!")
 	}
-	if !usage.Reported || usage.PromptTokens != 8 || usage.CompletionTokens != 4 {
+	if !usage.Reported || usage.Input != 8 || usage.Output != 4 {
 		t.Errorf("usage = %+v", usage)
 	}
+}
+
+// withParts sets the cached and thinking counts Gemini reports.
+func withParts(u adaptor.Usage, cached, thoughts int) adaptor.Usage {
+	u.CacheRead, u.Reasoning = cached, thoughts
+	return u
 }

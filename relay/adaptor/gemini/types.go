@@ -118,6 +118,14 @@ type usageMetadata struct {
 	CachedContentTokenCount int `json:"cachedContentTokenCount"`
 	ToolUsePromptTokenCount int `json:"toolUsePromptTokenCount"`
 	TotalTokenCount         int `json:"totalTokenCount"`
+	// Per-modality counts (TEXT, IMAGE, AUDIO, VIDEO) of the prompt and the answer.
+	PromptTokensDetails     []modalityCount `json:"promptTokensDetails"`
+	CandidatesTokensDetails []modalityCount `json:"candidatesTokensDetails"`
+}
+
+type modalityCount struct {
+	Modality   string `json:"modality"`
+	TokenCount int    `json:"tokenCount"`
 }
 
 // batchEmbedRequest is the body of models/{model}:batchEmbedContents.

@@ -39,6 +39,12 @@ func (a *Adaptor) DecodeError(resp *http.Response) *adaptor.UpstreamError {
 // parseErrorBody extracts an error from whatever an upstream sent.
 func parseErrorBody(body []byte, contentType string) oai.Error {
 	body = bytes.TrimSpace(body)
+	if len(body) > 0 && body[0] == '[' { // Google's OpenAI-compatible endpoint: [{"error":{...}}]
+		var arr []json.RawMessage
+		if json.Unmarshal(body, &arr) == nil && len(arr) > 0 {
+			body = bytes.TrimSpace(arr[0])
+		}
+	}
 	if looksLikeJSONObject(body) {
 		var v struct {
 			Error   json.RawMessage `json:"error"`

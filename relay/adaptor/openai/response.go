@@ -17,8 +17,9 @@ const maxResponseSize = 256 << 20
 
 // DecodeResponse returns the upstream body unchanged (it is already in
 // OpenAI's format; decoding and re-encoding it would only cost time and
-// drop fields) and the usage it reports. A 2xx body that carries an
-// {"error":...} object, as some vendors send, becomes an *UpstreamError.
+// drop fields) and the usage it reports, read from the reply's own top-level
+// usage member only. A 2xx body that carries an {"error":...} object, as
+// some vendors send, becomes an *UpstreamError.
 func (a *Adaptor) DecodeResponse(req *adaptor.Request, resp *http.Response) ([]byte, adaptor.Usage, error) {
 	defer resp.Body.Close()
 	body, err := adaptor.ReadBody(resp, maxResponseSize)
@@ -31,109 +32,63 @@ func (a *Adaptor) DecodeResponse(req *adaptor.Request, resp *http.Response) ([]b
 	if !looksLikeJSONObject(body) {
 		return body, adaptor.Usage{}, nil // audio, plain-text transcripts
 	}
-	// Most of a reply is content; skip the decode when it cannot hold usage
-	// or an error.
-	hasError := bytes.Contains(body, []byte(`"error"`))
-	if !hasError {
-		if u, ok := lastUsage(body); ok {
-			return body, u, nil
-		}
-		if !bytes.Contains(body, []byte(`"usage"`)) {
-			return body, adaptor.Usage{}, nil
-		}
-	}
-	var env envelope
-	if err := json.Unmarshal(body, &env); err != nil {
+	var v [3][]byte
+	if !adaptor.TopLevel(body, replyKeys, v[:]) {
 		// Not ours to judge: the client gets what upstream sent.
 		return body, adaptor.Usage{}, nil
 	}
-	if ue := env.upstreamError(resp, http.StatusBadGateway); ue != nil {
+	if ue := errorValue(v[1], resp, http.StatusBadGateway); ue != nil {
 		return nil, adaptor.Usage{}, ue
 	}
-	return body, env.usage(), nil
+	mode := adaptor.ModeChat
+	if req != nil {
+		mode = req.Mode
+	}
+	u, _ := parseUsage(v[0], mode)
+	if mode == adaptor.ModeResponses && u.Reported {
+		u.WebSearch = webSearchCalls(v[2])
+	}
+	return body, u, nil
 }
 
-// lastUsage decodes only the last "usage" object of a reply instead of the
-// whole body. A quote inside JSON text is always escaped, so an unescaped
-// "usage" is a key; the top-level one comes last in OpenAI-format replies.
-// ok is false when there is none or it is not a plain usage object (the
-// caller then decodes the whole body).
-func lastUsage(body []byte) (adaptor.Usage, bool) {
-	i := bytes.LastIndex(body, []byte(`"usage"`))
-	if i < 0 {
-		return adaptor.Usage{}, false
+// replyKeys are the members of a reply DecodeResponse reads: the object's
+// own usage, error and (Responses API) output, never one nested in content
+// or in the request's tool schemas that the Responses API echoes back.
+var replyKeys = []string{"usage", "error", "output"}
+
+// webSearchCalls counts the web_search_call items of a Responses output,
+// billed per call.
+func webSearchCalls(output []byte) int {
+	if len(output) == 0 || output[0] != '[' {
+		return 0
 	}
-	rest := bytes.TrimLeft(body[i+len(`"usage"`):], " \t\r\n")
-	if len(rest) == 0 || rest[0] != ':' {
-		return adaptor.Usage{}, false
+	var items []struct {
+		Type string `json:"type"`
 	}
-	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
-	if len(rest) == 0 || rest[0] != '{' {
-		return adaptor.Usage{}, false
+	if json.Unmarshal(output, &items) != nil {
+		return 0
 	}
-	var w wireUsage
-	if err := json.NewDecoder(bytes.NewReader(rest)).Decode(&w); err != nil {
-		return adaptor.Usage{}, false
+	n := 0
+	for _, it := range items {
+		if it.Type == "web_search_call" {
+			n++
+		}
 	}
-	return w.toUsage(), true
+	return n
 }
 
-// envelope is the part of a reply or stream event this adaptor reads.
-type envelope struct {
-	Usage *wireUsage `json:"usage"`
-	// Response holds usage in Responses API stream events.
-	Response *struct {
-		Usage *wireUsage `json:"usage"`
-	} `json:"response"`
-	Error json.RawMessage `json:"error"`
-}
-
-func (e *envelope) usage() adaptor.Usage {
-	u := e.Usage
-	if u == nil && e.Response != nil {
-		u = e.Response.Usage
-	}
-	if u == nil {
-		return adaptor.Usage{}
-	}
-	return u.toUsage()
-}
-
-// upstreamError returns the error an {"error": ...} object describes, or nil.
-func (e *envelope) upstreamError(resp *http.Response, status int) *adaptor.UpstreamError {
-	if len(e.Error) == 0 || string(e.Error) == "null" {
+// errorValue returns the error an "error" member describes, or nil when it
+// is absent, null or not an error.
+func errorValue(raw []byte, resp *http.Response, status int) *adaptor.UpstreamError {
+	if adaptor.IsNull(raw) {
 		return nil
 	}
-	oe, ok := parseErrorValue(e.Error)
+	oe, ok := parseErrorValue(raw)
 	if !ok {
 		return nil
 	}
 	oe.Message = adaptor.Redact(oe.Message, requestKey(resp))
 	return adaptor.NewUpstreamError(statusFromCode(oe.Code, status), nil, oe)
-}
-
-// wireUsage accepts both usage shapes: chat/completions/embeddings
-// (prompt_tokens, completion_tokens) and Responses API, images and
-// transcriptions (input_tokens, output_tokens).
-type wireUsage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	TotalTokens      int `json:"total_tokens"`
-	InputTokens      int `json:"input_tokens"`
-	OutputTokens     int `json:"output_tokens"`
-}
-
-func (w *wireUsage) toUsage() adaptor.Usage {
-	u := adaptor.Usage{PromptTokens: w.PromptTokens, CompletionTokens: w.CompletionTokens, Reported: true}
-	if u.PromptTokens == 0 && u.CompletionTokens == 0 {
-		u.PromptTokens, u.CompletionTokens = w.InputTokens, w.OutputTokens
-	}
-	// Some vendors only fill total_tokens (One API's DoResponse handles the
-	// same case); the split is unknown, so bill it as completion.
-	if u.PromptTokens == 0 && u.CompletionTokens == 0 && w.TotalTokens > 0 {
-		u.CompletionTokens = w.TotalTokens
-	}
-	return u
 }
 
 // parseErrorValue reads the value of an "error" key: OpenAI's object, or a
@@ -145,11 +100,23 @@ func parseErrorValue(raw json.RawMessage) (oai.Error, bool) {
 	}
 	switch raw[0] {
 	case '{':
-		var e oai.Error
+		var e struct {
+			oai.Error
+			// Google's OpenAI-compatible endpoint keeps its own error
+			// details: a dead key is told by its reason, not its message.
+			Details []struct {
+				Reason string `json:"reason"`
+			} `json:"details"`
+		}
 		if err := json.Unmarshal(raw, &e); err != nil || (e.Message == "" && e.Type == "" && e.Code == "") {
 			return oai.Error{}, false
 		}
-		return e, true
+		for _, d := range e.Details {
+			if d.Reason == "API_KEY_INVALID" || d.Reason == "API_KEY_EXPIRED" {
+				e.Code = "invalid_api_key"
+			}
+		}
+		return e.Error, true
 	case '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil || s == "" {

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"oneapi/relay/adaptor"
+	"oneapi/relay/adaptor/adaptortest"
 )
 
 // upstream starts an httptest server that checks what the adaptor sent and
@@ -63,7 +64,7 @@ func TestRoundTripNonStream(t *testing.T) {
 	if string(out) != reply {
 		t.Errorf("body changed in transit:\n got %s\nwant %s", out, reply)
 	}
-	if diff := cmp.Diff(adaptor.Usage{PromptTokens: 9, CompletionTokens: 3, Reported: true}, usage); diff != "" {
+	if diff := cmp.Diff(adaptortest.Usage(9, 3), usage); diff != "" {
 		t.Errorf("usage (-want +got):\n%s", diff)
 	}
 }
@@ -89,7 +90,8 @@ func TestRoundTripStream(t *testing.T) {
 	ch := &adaptor.Channel{Type: adaptor.TypeOpenAICompatible, Key: fakeKey, BaseURL: srv.URL + "/v1/"}
 	req := &adaptor.Request{Mode: adaptor.ModeChat, Model: "m", Body: []byte(`{"stream":true}`), Stream: true}
 	var events []string
-	usage, err := New().DecodeStream(req, do(t, ch, req), func(data []byte) error {
+	usage, err := New().DecodeStream(req, do(t, ch, req), func(ev adaptor.Event) error {
+		data := ev.Data
 		events = append(events, string(data))
 		return nil
 	})
@@ -99,7 +101,7 @@ func TestRoundTripStream(t *testing.T) {
 	if len(events) != 3 {
 		t.Errorf("got %d events, want 3", len(events))
 	}
-	if diff := cmp.Diff(adaptor.Usage{PromptTokens: 5, CompletionTokens: 2, Reported: true}, usage); diff != "" {
+	if diff := cmp.Diff(adaptortest.Usage(5, 2), usage); diff != "" {
 		t.Errorf("usage (-want +got):\n%s", diff)
 	}
 }
@@ -119,7 +121,7 @@ func TestRoundTripStreamDropped(t *testing.T) {
 	ch := &adaptor.Channel{Type: adaptor.TypeOpenAI, Key: fakeKey, BaseURL: srv.URL}
 	req := &adaptor.Request{Mode: adaptor.ModeChat, Body: []byte(`{}`), Stream: true}
 	n := 0
-	_, err := New().DecodeStream(req, do(t, ch, req), func([]byte) error { n++; return nil })
+	_, err := New().DecodeStream(req, do(t, ch, req), func(adaptor.Event) error { n++; return nil })
 	if !errors.Is(err, adaptor.ErrStreamTruncated) {
 		t.Fatalf("err = %v, want ErrStreamTruncated", err)
 	}
@@ -199,9 +201,14 @@ func TestRoundTripErrors(t *testing.T) {
 			want: adaptor.UpstreamError{Status: 422, Type: "upstream_error", Class: adaptor.ClassClient, Message: "Invalid request: messages must not be empty"},
 		},
 		{
-			name: "numeric code", status: 400,
+			name: "numeric code, the message alone never disables", status: 400,
 			body: `{"error":{"message":"API key not valid. Please pass a valid API key.","type":"","code":400}}`,
-			want: adaptor.UpstreamError{Status: 400, Type: "upstream_error", Code: "400", Class: adaptor.ClassDisable, Message: "API key not valid. Please pass a valid API key."},
+			want: adaptor.UpstreamError{Status: 400, Type: "upstream_error", Code: "400", Class: adaptor.ClassClient, Message: "API key not valid. Please pass a valid API key."},
+		},
+		{
+			name: "google's reason for a dead key disables", status: 400,
+			body: `[{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}]`,
+			want: adaptor.UpstreamError{Status: 400, Type: "upstream_error", Code: "invalid_api_key", Class: adaptor.ClassDisable, Message: "API key not valid. Please pass a valid API key."},
 		},
 	}
 	for _, tt := range tests {
@@ -293,12 +300,12 @@ func TestDecodeResponse(t *testing.T) {
 		{
 			name: "embeddings", mode: adaptor.ModeEmbeddings,
 			body: `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.1,0.2]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":4,"total_tokens":4}}`,
-			want: adaptor.Usage{PromptTokens: 4, Reported: true},
+			want: adaptortest.Usage(4, 0),
 		},
 		{
 			name: "responses api", mode: adaptor.ModeResponses,
 			body: `{"id":"resp_fake","object":"response","status":"completed","output":[],"usage":{"input_tokens":20,"input_tokens_details":{"cached_tokens":0},"output_tokens":5,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":25}}`,
-			want: adaptor.Usage{PromptTokens: 20, CompletionTokens: 5, Reported: true},
+			want: adaptortest.Usage(20, 5),
 		},
 		{
 			name: "images without usage", mode: adaptor.ModeImages,
@@ -307,7 +314,7 @@ func TestDecodeResponse(t *testing.T) {
 		{
 			name: "total only", mode: adaptor.ModeChat,
 			body: `{"choices":[],"usage":{"total_tokens":30}}`,
-			want: adaptor.Usage{CompletionTokens: 30, Reported: true},
+			want: adaptortest.Usage(0, 30),
 		},
 		{
 			name: "usage null", mode: adaptor.ModeChat,
@@ -380,7 +387,7 @@ func TestStreamConnectionReuse(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := New().DecodeStream(req, resp, func([]byte) error { return nil }); err != nil {
+		if _, err := New().DecodeStream(req, resp, func(adaptor.Event) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -17,179 +17,135 @@ import (
 // base64 images, so lines of several MB are legitimate.
 const maxEventSize = 32 << 20
 
+var doneData = []byte("[DONE]")
+
+// Members of stream events read: a chat chunk's own usage and error, and a
+// Responses event's type.
 var (
-	dataPrefix  = []byte("data:")
-	eventPrefix = []byte("event:")
-	doneData    = []byte("[DONE]")
-	usageKey    = []byte(`"usage":`)
+	chunkKeys = []string{"usage", "error", "choices"}
+	typeKey   = []string{"type"}
 )
 
-// DecodeStream passes each data payload to send without decoding it. Only
-// payloads that carry a usage object, or are error objects, are decoded;
-// this is the per-chunk hot path.
+// DecodeStream passes each event to send without decoding it. Chat and
+// completions chunks are scanned for their own top-level usage and error
+// members (adaptor.TopLevel: nested and quoted text cannot pass for them);
+// Responses API events for their type, and only the terminal event
+// (response.completed, response.incomplete, response.failed) is decoded, for
+// response.usage: the other events echo the request's tool and text.format
+// schemas, which a client may fill with anything, usage included.
 //
-// The normal end is "data: [DONE]"; for the Responses API it is a
+// The normal end is "data: [DONE]", or for the Responses API a
 // response.completed or response.incomplete event. An end of body before
-// that, a read error, or an error event returns an error wrapping
-// adaptor.ErrStreamTruncated (and, for error events and read errors, an
-// *adaptor.UpstreamError). The stream is read as one event per data line:
-// OpenAI-compatible upstreams do not split JSON over several data lines.
-func (a *Adaptor) DecodeStream(req *adaptor.Request, resp *http.Response, send func(data []byte) error) (adaptor.Usage, error) {
+// that, a read error, or an error event (chat: an error member or an event
+// named error; Responses: type error or response.failed) returns an error
+// wrapping adaptor.ErrStreamTruncated (and, for error events and read
+// errors, an *adaptor.UpstreamError).
+func (a *Adaptor) DecodeStream(req *adaptor.Request, resp *http.Response, send func(adaptor.Event) error) (adaptor.Usage, error) {
 	defer resp.Body.Close()
 	br := sse.NewReader(resp.Body, maxEventSize)
 	defer br.Close()
 
-	responses := req != nil && req.Mode == adaptor.ModeResponses
-	var (
-		usage      adaptor.Usage
-		errorEvent bool // the pending event was named "error"
-		sawData    bool
-	)
+	mode := adaptor.ModeChat
+	if req != nil {
+		mode = req.Mode
+	}
+	var usage adaptor.Usage
 	for {
-		line, err := br.Line()
-		partial := err != nil // the line was cut by the end of the body or an error
-		if len(line) == 0 {
-			errorEvent = false // a blank line ends the event
-		} else {
-			switch {
-			case line[0] == ':':
-				// Comment, used as keep-alive (OpenRouter's ": OPENROUTER PROCESSING").
-			case bytes.HasPrefix(line, dataPrefix):
-				data := line[len(dataPrefix):]
-				if len(data) > 0 && data[0] == ' ' {
-					data = data[1:]
-				}
-				if len(data) == 0 {
-					break
-				}
-				done := bytes.Equal(data, doneData)
-				if partial && !done {
-					break // an event cut in half must not reach the client
-				}
-				sawData = true
-				if done {
-					br.Drain()
-					return usage, nil
-				}
-				if errorEvent || isErrorPayload(data, responses) {
-					return usage, fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, streamError(data, resp))
-				}
-				if u, ok := findUsage(data); ok {
-					usage = u
-				}
-				if serr := send(data); serr != nil {
-					return usage, serr
-				}
-				if responses && isResponsesEnd(data) {
-					br.Drain()
-					return usage, nil
-				}
-			case bytes.HasPrefix(line, eventPrefix):
-				errorEvent = string(bytes.TrimSpace(line[len(eventPrefix):])) == "error"
-			case !sawData && (line[0] == '{' || line[0] == '['):
-				// Not SSE at all: a JSON body (often an error) despite stream=true.
-				return usage, notAStream(line, br, resp)
-			}
-			// id:, retry: and anything else carry nothing for the client.
-		}
-		if err != nil {
-			if err == io.EOF {
-				return usage, fmt.Errorf("%w: end of body before [DONE]", adaptor.ErrStreamTruncated)
-			}
-			if errors.Is(err, sse.ErrLineTooLong) {
-				return usage, fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, err)
-			}
+		ev, err := br.Next()
+		switch {
+		case err == io.EOF:
+			return usage, fmt.Errorf("%w: end of body before [DONE]", adaptor.ErrStreamTruncated)
+		case errors.Is(err, sse.ErrNotSSE):
+			// Not SSE at all: a JSON body (often an error) despite stream=true.
+			return usage, notAStream(br, resp)
+		case errors.Is(err, sse.ErrLineTooLong):
+			return usage, fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, err)
+		case err != nil:
 			return usage, fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, adaptor.TransportError(err))
 		}
-	}
-}
-
-// findUsage decodes the usage object of a payload, if it has a non-null
-// one. With include_usage every chunk carries "usage":null, so the cheap
-// byte search must look past null; only the usage object itself is then
-// decoded, not the whole chunk.
-func findUsage(data []byte) (adaptor.Usage, bool) {
-	rest := data
-	for {
-		i := bytes.Index(rest, usageKey)
-		if i < 0 {
-			return adaptor.Usage{}, false
+		data := ev.Data
+		if len(data) == 0 {
+			continue
 		}
-		rest = skipSpace(rest[i+len(usageKey):])
-		if len(rest) > 0 && rest[0] == '{' {
-			break
+		if bytes.Equal(data, doneData) {
+			br.Drain()
+			return usage, nil
 		}
-	}
-	obj := jsonObject(rest)
-	if obj == nil {
-		return adaptor.Usage{}, false
-	}
-	var w wireUsage
-	if err := json.Unmarshal(obj, &w); err != nil {
-		return adaptor.Usage{}, false
-	}
-	return w.toUsage(), true
-}
-
-// skipSpace drops leading blanks. (bytes.TrimLeft builds its cutset on
-// every call, which shows on the per-chunk path.)
-func skipSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	return b
-}
-
-// jsonObject returns the JSON object at the start of b (b[0] == '{'), or nil
-// if it is not closed. Braces inside strings are skipped.
-func jsonObject(b []byte) []byte {
-	depth, inString := 0, false
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if inString {
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				inString = false
+		if mode == adaptor.ModeResponses {
+			end, u, rerr := responsesEvent(ev, resp)
+			if u.Reported {
+				usage = u
+			}
+			if rerr != nil {
+				return usage, rerr
+			}
+			if serr := send(adaptor.Event{Name: ev.Name, Data: data}); serr != nil {
+				return usage, serr
+			}
+			if end {
+				br.Drain()
+				return usage, nil
 			}
 			continue
 		}
-		switch c {
-		case '"':
-			inString = true
-		case '{':
-			depth++
-		case '}':
-			depth--
-			if depth == 0 {
-				return b[:i+1]
-			}
+		var v [3][]byte
+		wellFormed := adaptor.TopLevel(data, chunkKeys, v[:])
+		if string(ev.Name) == "error" || (wellFormed && !adaptor.IsNull(v[1])) {
+			return usage, fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, streamError(data, resp))
+		}
+		usageOnly := false
+		if u, ok := parseUsage(v[0], mode); ok {
+			usage = u
+			usageOnly = isEmptyArray(v[2])
+		}
+		if serr := send(adaptor.Event{Name: ev.Name, Data: data, UsageOnly: usageOnly}); serr != nil {
+			return usage, serr
 		}
 	}
-	return nil
 }
 
-// isErrorPayload reports whether an event is an error object:
-// {"error": ...}, or for the Responses API {"type":"error"...} and
-// {"type":"response.failed"...}.
-func isErrorPayload(data []byte, responses bool) bool {
-	if len(data) == 0 || data[0] != '{' {
+// responsesEvent reads one Responses API event: whether it ends the stream,
+// the usage of a terminal event, and the error of an error or failed event.
+func responsesEvent(ev sse.Event, resp *http.Response) (end bool, usage adaptor.Usage, err error) {
+	var v [1][]byte
+	typ := string(ev.Name)
+	if adaptor.TopLevel(ev.Data, typeKey, v[:]) && len(v[0]) > 1 && v[0][0] == '"' {
+		typ = string(v[0][1 : len(v[0])-1])
+	}
+	switch typ {
+	case "response.completed", "response.incomplete", "response.failed":
+		var t struct {
+			Response struct {
+				Usage  json.RawMessage `json:"usage"`
+				Output json.RawMessage `json:"output"`
+			} `json:"response"`
+		}
+		if json.Unmarshal(ev.Data, &t) == nil {
+			if u, ok := parseUsage(t.Response.Usage, adaptor.ModeResponses); ok {
+				u.WebSearch = webSearchCalls(t.Response.Output)
+				usage = u
+			}
+		}
+		if typ == "response.failed" {
+			return true, usage, fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, streamError(ev.Data, resp))
+		}
+		return true, usage, nil
+	case "error":
+		return true, usage, fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, streamError(ev.Data, resp))
+	}
+	return false, usage, nil
+}
+
+func isEmptyArray(v []byte) bool {
+	if len(v) < 2 || v[0] != '[' {
 		return false
 	}
-	rest := skipSpace(data[1:])
-	if bytes.HasPrefix(rest, []byte(`"error"`)) {
-		return true
+	for _, c := range v[1 : len(v)-1] {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
 	}
-	return responses && (bytes.HasPrefix(rest, []byte(`"type":"error"`)) ||
-		bytes.HasPrefix(rest, []byte(`"type":"response.failed"`)))
-}
-
-// isResponsesEnd reports a Responses API terminal event. OpenAI writes
-// "type" first in every event, so a prefix test suffices.
-func isResponsesEnd(data []byte) bool {
-	return bytes.HasPrefix(data, []byte(`{"type":"response.completed"`)) ||
-		bytes.HasPrefix(data, []byte(`{"type":"response.incomplete"`))
+	return true
 }
 
 // streamError describes an error event. The event itself is not sent to the
@@ -233,17 +189,14 @@ func streamError(data []byte, resp *http.Response) *adaptor.UpstreamError {
 
 // notAStream handles a 2xx reply to a stream request that is plain JSON:
 // an error object becomes its UpstreamError, anything else is reported as a
-// failed stream. first is the first line, already read.
-func notAStream(first []byte, br *sse.Reader, resp *http.Response) error {
-	body, err := br.Body(first)
+// failed stream.
+func notAStream(br *sse.Reader, resp *http.Response) error {
+	body, err := br.Body()
 	if err != nil {
 		return fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, adaptor.TransportError(err))
 	}
-	var env envelope
-	if json.Unmarshal(body, &env) == nil {
-		if ue := env.upstreamError(resp, http.StatusBadGateway); ue != nil {
-			return fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, ue)
-		}
+	if ue := errorValue(bodyErrorMember(body), resp, http.StatusBadGateway); ue != nil {
+		return fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, ue)
 	}
 	return fmt.Errorf("%w: %w", adaptor.ErrStreamTruncated, &adaptor.UpstreamError{
 		Status:  http.StatusBadGateway,
@@ -251,4 +204,21 @@ func notAStream(first []byte, br *sse.Reader, resp *http.Response) error {
 		Type:    "upstream_error",
 		Class:   adaptor.ClassRetry,
 	})
+}
+
+// bodyErrorMember is the "error" member of a JSON reply, or of the first
+// element of an array reply (Google's OpenAI-compatible endpoint wraps its
+// errors in one).
+func bodyErrorMember(body []byte) []byte {
+	body = bytes.TrimSpace(body)
+	if len(body) > 0 && body[0] == '[' {
+		var arr []json.RawMessage
+		if json.Unmarshal(body, &arr) != nil || len(arr) == 0 {
+			return nil
+		}
+		body = arr[0]
+	}
+	var v [1][]byte
+	adaptor.TopLevel(body, []string{"error"}, v[:])
+	return v[0]
 }

@@ -56,7 +56,7 @@ func TestDecodeStreamSendError(t *testing.T) {
 	}
 	clientGone := errors.New("client went away")
 	calls := 0
-	_, err = New().DecodeStream(&adaptor.Request{Stream: true}, adaptortest.SSEResponse(in), func([]byte) error {
+	_, err = New().DecodeStream(&adaptor.Request{Stream: true}, adaptortest.SSEResponse(in), func(adaptor.Event) error {
 		calls++
 		if calls == 2 {
 			return clientGone
@@ -88,7 +88,8 @@ func TestDecodeStreamLongLines(t *testing.T) {
 			payload := `{"type":"image","b64":"` + strings.Repeat("A", tt.size) + `"}`
 			in := "data: " + payload + "\n\ndata: {\"after\":true}\n\ndata: [DONE]\n\n"
 			var got []string
-			_, err := New().DecodeStream(&adaptor.Request{Stream: true}, adaptortest.SSEResponse([]byte(in)), func(data []byte) error {
+			_, err := New().DecodeStream(&adaptor.Request{Stream: true}, adaptortest.SSEResponse([]byte(in)), func(ev adaptor.Event) error {
+				data := ev.Data
 				got = append(got, string(data))
 				return nil
 			})
@@ -131,7 +132,7 @@ func BenchmarkDecodeStream(b *testing.B) {
 	body := &rewindReader{}
 	resp := &http.Response{StatusCode: 200, Body: body, ContentLength: -1}
 	events := 0
-	send := func([]byte) error { events++; return nil }
+	send := func(adaptor.Event) error { events++; return nil }
 	b.SetBytes(int64(len(benchStream)))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,10 +1,13 @@
-// Package sse reads an upstream's Server-Sent Events line by line for the
-// adaptors: a pooled 64 KiB buffer per stream, and lines of any length up
-// to a bound (a long line is gathered, not cut).
+// Package sse reads an upstream's Server-Sent Events for the adaptors, as
+// the HTML standard's event-stream format defines them: lines end in LF, CR
+// or CRLF; an event is the "event:" and "data:" lines up to a blank line,
+// several data lines joined by LF; comments and other fields are skipped.
+// One pooled 64 KiB buffer per stream; a long line is gathered up to a
+// bound, not cut.
 package sse
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"sync"
@@ -13,57 +16,201 @@ import (
 // ErrLineTooLong reports a line longer than the Reader's bound.
 var ErrLineTooLong = errors.New("SSE line too long")
 
+// ErrNotSSE is returned by Next when the body is not an event stream at all
+// but, most often, a JSON error: its first line starts with '{' or '['.
+// Body returns the whole of it.
+var ErrNotSSE = errors.New("reply is not an event stream")
+
 // maxNotStreamBody bounds what Body reads of a reply that did not stream.
 const maxNotStreamBody = 1 << 20
 
-// pool recycles the read buffers: one per stream otherwise.
-var pool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+const bufSize = 64 << 10
 
-// Reader reads the lines of one stream. Close it when done.
+var pool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+
+// Event is one dispatched event. Its slices are valid until the next call
+// to Next.
+type Event struct {
+	Name []byte // the event: field, nil when absent
+	Data []byte // the data: lines, joined by '\n'
+}
+
+// Reader reads the events of one stream. Close it when done.
 type Reader struct {
-	br      *bufio.Reader
-	long    []byte // a line longer than the buffer, gathered
+	rd      io.Reader
+	pooled  *[]byte
+	buf     []byte // buf[r:w] is read and not yet consumed
+	r, w    int
+	err     error // the read error that ended the body, once seen
 	maxLine int
+	skipLF  bool // the last line ended in CR: a LF right after it belongs to it
+
+	name, data []byte // the event being gathered
+	hasData    bool
+	sawData    bool   // a data line has been read
+	first      []byte // the line that showed the body is not SSE
 }
 
 // NewReader reads body; maxLine bounds one line.
 func NewReader(body io.Reader, maxLine int) *Reader {
-	br := pool.Get().(*bufio.Reader)
-	br.Reset(body)
-	return &Reader{br: br, maxLine: maxLine}
+	b := pool.Get().(*[]byte)
+	return &Reader{rd: body, pooled: b, buf: *b, maxLine: maxLine}
 }
 
 // Close returns the buffer to the pool; the Reader is not used again.
 func (r *Reader) Close() {
-	r.br.Reset(nil) // drop the body reference before pooling
-	pool.Put(r.br)
-	r.br = nil
+	if r.pooled != nil { // a grown buffer is left to the collector; the pooled one is free again
+		pool.Put(r.pooled)
+	}
+	r.pooled, r.buf, r.rd = nil, nil, nil
 }
 
-// Line returns the next line without its line ending, valid until the next
-// call. With an error (io.EOF at the end of the body) the line is what came
-// before it: a line cut short, which SSE says to drop.
-func (r *Reader) Line() ([]byte, error) {
-	line, err := r.br.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
-		buf := append(r.long[:0], line...)
-		for err == bufio.ErrBufferFull {
-			line, err = r.br.ReadSlice('\n')
-			if len(buf)+len(line) > r.maxLine {
-				return nil, ErrLineTooLong
-			}
-			buf = append(buf, line...)
+// Next returns the next event. At the end of the body it returns io.EOF;
+// an event cut off by the end of the body is dropped, except that a last
+// event whose lines all ended before the body did is dispatched (some
+// upstreams end without the final blank line). Other read errors are
+// returned as they are; ErrLineTooLong and ErrNotSSE as described.
+func (r *Reader) Next() (Event, error) {
+	for {
+		line, complete, err := r.line()
+		if err != nil {
+			r.reset()
+			return Event{}, err
 		}
-		r.long = buf
-		line = buf
+		if !complete { // the body ended inside this line
+			if r.hasData && len(line) == 0 {
+				return r.dispatch(), nil
+			}
+			if !r.sawData && len(line) > 0 && (line[0] == '{' || line[0] == '[') {
+				r.first = append(r.first[:0], line...)
+				return Event{}, ErrNotSSE
+			}
+			r.reset()
+			if r.err == nil {
+				r.err = io.EOF
+			}
+			return Event{}, r.err
+		}
+		if len(line) == 0 {
+			if r.hasData {
+				return r.dispatch(), nil
+			}
+			r.name = r.name[:0]
+			continue
+		}
+		if !r.sawData && (line[0] == '{' || line[0] == '[') {
+			r.first = append(r.first[:0], line...)
+			return Event{}, ErrNotSSE
+		}
+		field, value := line, []byte(nil)
+		if i := bytes.IndexByte(line, ':'); i >= 0 {
+			field, value = line[:i], line[i+1:]
+			if len(value) > 0 && value[0] == ' ' {
+				value = value[1:]
+			}
+		}
+		switch string(field) {
+		case "data":
+			if r.hasData {
+				r.data = append(r.data, '\n')
+			}
+			r.data = append(r.data, value...)
+			r.hasData, r.sawData = true, true
+		case "event":
+			r.name = append(r.name[:0], value...)
+		}
+		// "" (a comment), id, retry and unknown fields carry nothing.
 	}
-	if n := len(line); n > 0 && line[n-1] == '\n' {
-		line = line[:n-1]
+}
+
+func (r *Reader) dispatch() Event {
+	ev := Event{Data: r.data}
+	if len(r.name) > 0 {
+		ev.Name = r.name
 	}
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
+	// The slices are reused from the next call on, as documented.
+	r.data, r.name, r.hasData = r.data[:0], r.name[:0], false
+	return ev
+}
+
+func (r *Reader) reset() { r.data, r.name, r.hasData = r.data[:0], r.name[:0], false }
+
+// line returns the next line without its ending. complete is false when
+// the body ended (r.err set) before a line ending; err is set only for a
+// line over the bound or a failed read with nothing left.
+func (r *Reader) line() (line []byte, complete bool, err error) {
+	scanned := 0
+	for {
+		if r.skipLF && r.r < r.w {
+			if r.buf[r.r] == '\n' {
+				r.r++
+			}
+			r.skipLF = false
+		}
+		if i := indexEOL(r.buf[r.r+scanned : r.w]); i >= 0 {
+			end := r.r + scanned + i
+			if end-r.r > r.maxLine {
+				return nil, false, ErrLineTooLong
+			}
+			line = r.buf[r.r:end]
+			if r.buf[end] == '\r' {
+				if end+1 < r.w {
+					if r.buf[end+1] == '\n' {
+						end++
+					}
+				} else {
+					r.skipLF = true
+				}
+			}
+			r.r = end + 1
+			return line, true, nil
+		}
+		scanned = r.w - r.r
+		if r.err != nil {
+			line = r.buf[r.r:r.w]
+			r.r = r.w
+			if len(line) == 0 && r.err != io.EOF {
+				return nil, false, r.err
+			}
+			return line, false, nil
+		}
+		if scanned > r.maxLine {
+			return nil, false, ErrLineTooLong
+		}
+		r.fill()
 	}
-	return line, err
+}
+
+// fill reads more of the body, making room first: the unread part moves to
+// the front, and a buffer full of one line grows.
+func (r *Reader) fill() {
+	if r.r > 0 {
+		n := copy(r.buf, r.buf[r.r:r.w])
+		r.r, r.w = 0, n
+	}
+	if r.w == len(r.buf) {
+		nb := make([]byte, 2*len(r.buf))
+		copy(nb, r.buf[:r.w])
+		r.buf = nb
+	}
+	n, err := r.rd.Read(r.buf[r.w:])
+	r.w += n
+	if err != nil {
+		r.err = err
+	}
+}
+
+func indexEOL(b []byte) int {
+	i := bytes.IndexByte(b, '\n')
+	// A bare CR ends a line too; look for one only before the first LF.
+	limit := b
+	if i >= 0 {
+		limit = b[:i]
+	}
+	if j := bytes.IndexByte(limit, '\r'); j >= 0 {
+		return j
+	}
+	return i
 }
 
 // Drain reads the little that follows the last event (a blank line, the
@@ -72,13 +219,23 @@ func (r *Reader) Line() ([]byte, error) {
 // TCP and TLS handshake on the next call. Bounded, in case an upstream keeps
 // talking.
 func (r *Reader) Drain() {
-	_, _ = r.br.Discard(4 << 10)
+	if r.err == nil && r.rd != nil {
+		_, _ = io.CopyN(io.Discard, r.rd, 4<<10)
+	}
 }
 
-// Body returns a reply that turned out not to be a stream (a JSON error,
-// say): first, the line already read, and the rest, up to 1 MiB.
-func (r *Reader) Body(first []byte) ([]byte, error) {
-	body := append(append([]byte(nil), first...), '\n')
-	rest, err := io.ReadAll(io.LimitReader(r.br, maxNotStreamBody))
+// Body returns a reply that turned out not to be a stream (ErrNotSSE): its
+// first line and the rest, up to 1 MiB.
+func (r *Reader) Body() ([]byte, error) {
+	body := append(append([]byte(nil), r.first...), '\n')
+	body = append(body, r.buf[r.r:r.w]...)
+	r.r = r.w
+	if r.err != nil {
+		if r.err == io.EOF {
+			return body, nil
+		}
+		return body, r.err
+	}
+	rest, err := io.ReadAll(io.LimitReader(r.rd, maxNotStreamBody))
 	return append(body, rest...), err
 }
