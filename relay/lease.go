@@ -41,11 +41,11 @@ type lease struct {
 	id, tokenID, userID int64
 	// The balances' epochs when the lease was taken (see settle.go).
 	tokenEpoch, userEpoch int64
-	avail               int64 // what new draws may take (settled draws give back what they did not use)
-	lastDraw            time.Time
-	retiring            bool // takes no new draws; released once its draws have settled
-	dead                bool // its row is gone (revoked or swept): its draws are billed to the token directly
-	draws               map[*draw]struct{}
+	avail                 int64 // what new draws may take (settled draws give back what they did not use)
+	lastDraw              time.Time
+	retiring              bool // takes no new draws; released once its draws have settled
+	dead                  bool // its row is gone (revoked or swept): its draws are billed to the token directly
+	draws                 map[*draw]struct{}
 }
 
 // draw is one request's reservation taken from a lease.

@@ -67,7 +67,7 @@ func TestReplyUsageNotFromEchoedContent(t *testing.T) {
 		"schema before usage": `{"object":"response","text":{"format":{"type":"json_schema","schema":{"properties":{"usage":{"input_tokens":1,"output_tokens":1}}}}},` +
 			`"usage":{"input_tokens":1000,"output_tokens":9000},"tools":[{"type":"function","parameters":{"usage":{"input_tokens":1}}}],"metadata":{"usage":"{\"input_tokens\":1}"}}`,
 		"schema after usage": `{"object":"response","usage":{"input_tokens":1000,"output_tokens":9000},"tools":[{"type":"function","parameters":{"properties":{"usage":{"input_tokens":1,"output_tokens":1}}}}]}`,
-		"quoted in content": `{"choices":[{"message":{"content":"\"usage\":{\"prompt_tokens\":1}"}}],"usage":{"prompt_tokens":1000,"completion_tokens":9000}}`,
+		"quoted in content":  `{"choices":[{"message":{"content":"\"usage\":{\"prompt_tokens\":1}"}}],"usage":{"prompt_tokens":1000,"completion_tokens":9000}}`,
 	}
 	for name, body := range bodies {
 		t.Run(name, func(t *testing.T) {
