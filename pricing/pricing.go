@@ -6,7 +6,10 @@
 // output price ÷ input price. With the default QuotaPerUnit, 500 000 quota = 1 USD.
 package pricing
 
-import "math"
+import (
+	"math"
+	"strings"
+)
 
 // Quota is One API's formula: ceil((prompt + completion × completionRatio) ×
 // modelRatio × groupRatio), and at least 1 for a priced model.
@@ -41,68 +44,144 @@ const (
 // DefaultGroupRatio is the group multiplier table.
 var DefaultGroupRatio = map[string]float64{"default": 1, "vip": 1, "svip": 1}
 
-// price is input and output USD per 1M tokens.
-type price struct{ in, out float64 }
+// The default price tables, in One API's units, derived from the reference
+// table (Lookup) and, for the models it lacks, One API's own default ratios.
+// Operators edit ModelRatio and CompletionRatio in settings; the other tables
+// are the defaults of the kinds of tokens priced apart, each holding only the
+// models whose price for that kind differs from their input price.
+var (
+	DefaultModelRatio      = defaults.model      // input USD per 1M ÷ 2, or a per-call ratio (modelRatioOf)
+	DefaultCompletionRatio = defaults.completion // output ÷ input
+	DefaultCacheRatio      = defaults.cacheRead  // cache read ÷ input
+	DefaultCacheWriteRatio = defaults.cacheWrite // cache write ÷ input
+	// DefaultAudioRatio is audio input ÷ text input.
+	DefaultAudioRatio = defaults.audioIn
+	// DefaultAudioCompletionRatio is audio output ÷ text input.
+	DefaultAudioCompletionRatio = defaults.audioOut
+	// DefaultImageRatio is image-token input ÷ text input.
+	DefaultImageRatio = defaults.imageIn
+	// DefaultImageCompletionRatio is image-token output ÷ text input.
+	DefaultImageCompletionRatio = defaults.imageOut
+)
 
-// listPrices are the providers' public list prices (USD per 1M tokens) of the
-// common models. Audio, image and moderation models keep One API's ratios.
-var listPrices = map[string]price{
-	// OpenAI
-	"gpt-3.5-turbo": {0.5, 1.5}, "gpt-3.5-turbo-0125": {0.5, 1.5},
-	"gpt-4": {30, 60}, "gpt-4-turbo": {10, 30}, "gpt-4-turbo-2024-04-09": {10, 30},
-	"gpt-4o": {2.5, 10}, "gpt-4o-2024-08-06": {2.5, 10}, "gpt-4o-2024-11-20": {2.5, 10}, "chatgpt-4o-latest": {5, 15},
-	"gpt-4o-mini": {0.15, 0.6}, "gpt-4o-mini-2024-07-18": {0.15, 0.6},
-	"gpt-4.1": {2, 8}, "gpt-4.1-mini": {0.4, 1.6}, "gpt-4.1-nano": {0.1, 0.4},
-	"gpt-5": {1.25, 10}, "gpt-5-mini": {0.25, 2}, "gpt-5-nano": {0.05, 0.4}, "gpt-5-chat-latest": {1.25, 10},
-	"o1": {15, 60}, "o1-mini": {1.1, 4.4}, "o1-pro": {150, 600},
-	"o3": {2, 8}, "o3-mini": {1.1, 4.4}, "o3-pro": {20, 80}, "o4-mini": {1.1, 4.4},
-	"text-embedding-3-small": {0.02, 0.02}, "text-embedding-3-large": {0.13, 0.13}, "text-embedding-ada-002": {0.1, 0.1},
-	"davinci-002": {2, 2}, "babbage-002": {0.4, 0.4}, "gpt-3.5-turbo-instruct": {1.5, 2},
-	// Anthropic
-	"claude-3-haiku-20240307": {0.25, 1.25}, "claude-3-5-haiku-20241022": {0.8, 4}, "claude-3-5-haiku-latest": {0.8, 4},
-	"claude-3-opus-20240229": {15, 75}, "claude-3-5-sonnet-20240620": {3, 15}, "claude-3-5-sonnet-20241022": {3, 15},
-	"claude-3-5-sonnet-latest": {3, 15}, "claude-3-7-sonnet-20250219": {3, 15}, "claude-3-7-sonnet-latest": {3, 15},
-	"claude-sonnet-4-20250514": {3, 15}, "claude-sonnet-4-5": {3, 15}, "claude-sonnet-4-5-20250929": {3, 15},
-	"claude-opus-4-20250514": {15, 75}, "claude-opus-4-1": {15, 75}, "claude-opus-4-1-20250805": {15, 75},
-	"claude-haiku-4-5": {1, 5}, "claude-haiku-4-5-20251001": {1, 5},
-	// Google Gemini
-	"gemini-1.5-flash": {0.075, 0.3}, "gemini-1.5-pro": {1.25, 5},
-	"gemini-2.0-flash": {0.1, 0.4}, "gemini-2.0-flash-lite": {0.075, 0.3},
-	"gemini-2.5-flash": {0.3, 2.5}, "gemini-2.5-flash-lite": {0.1, 0.4}, "gemini-2.5-pro": {1.25, 10},
-	"text-embedding-004": {0.02, 0.02},
-	// DeepSeek
-	"deepseek-chat": {0.28, 0.42}, "deepseek-reasoner": {0.28, 0.42},
-	// Alibaba Qwen (international list prices)
-	"qwen-turbo": {0.05, 0.2}, "qwen-plus": {0.4, 1.2}, "qwen-max": {1.6, 6.4},
-	"qwen3-max": {1.2, 6}, "qwen3-coder-plus": {1, 5}, "qwen-long": {0.07, 0.28},
-	// Zhipu GLM
-	"glm-4-plus": {0.7, 0.7}, "glm-4-air": {0.14, 0.14}, "glm-4-flash": {0, 0},
-	"glm-4.5": {0.6, 2.2}, "glm-4.5-air": {0.2, 1.1}, "glm-4.6": {0.6, 2.2},
-}
-
-// fixedRatios are models billed per request, per image, per second or per
-// character in One API, kept at One API's ratios.
+// fixedRatios are One API's ratios for models the relay bills per call, per
+// input character or per transcript token, kept where the reference table has
+// no per-token price for them. Each agrees with what modelRatioOf derives
+// from the table's own price (TestFixedRatiosMatchTheTable), except where
+// said.
 var fixedRatios = map[string]float64{
-	"dall-e-2": 8, "dall-e-3": 20, "gpt-image-1": 5,
-	"whisper-1": 15, "tts-1": 7.5, "tts-1-hd": 15, "tts-1-1106": 7.5, "tts-1-hd-1106": 15,
-	"text-moderation-latest": 0.1, "text-moderation-stable": 0.1, "omni-moderation-latest": 0.1,
+	// Per image (ratio × 1000 quota per 1024×1024 image, the relay's size
+	// factors apart): the table's $0.02 and $0.04 per image.
+	"dall-e-2": 10, "dall-e-3": 20,
+	// Per transcript token: One API prices Whisper's $0.006 a minute as
+	// $0.03 per 1K tokens of the transcript (a minute ≈ 200 tokens).
+	"whisper-1": 15,
+	// Per input character, which the relay counts as a prompt token: the
+	// table's $15 and $30 per 1M characters.
+	"tts-1": 7.5, "tts-1-1106": 7.5, "tts-1-hd": 15, "tts-1-hd-1106": 15,
+	// OpenAI charges nothing for moderations (the table says 0); One API
+	// bills 0.1, so that the endpoint is not a free, unmetered channel for
+	// a token with no quota left, and operators moving from it see the same
+	// charges.
+	"text-moderation-latest": 0.1, "text-moderation-stable": 0.1, "text-moderation-007": 0.1,
+	"omni-moderation-latest": 0.1, "omni-moderation-2024-09-26": 0.1,
 }
 
-// DefaultModelRatio and DefaultCompletionRatio are the shipped price tables;
-// operators edit them in settings (ModelRatio, CompletionRatio).
-var DefaultModelRatio, DefaultCompletionRatio = buildDefaults()
+// Per-call conversions of the reference table's non-token prices into a
+// model ratio, following the relay's units and One API's rules.
+const (
+	// perImageRatio: the relay bills an image at ratio × 1000 quota, and
+	// 500 000 quota is $1, so a $1 image is ratio 500.
+	perImageRatio = DefaultQuotaPerUnit / 1000
+	// perCharacterRatio: speech bills each input character as a prompt
+	// token, at ratio × $2 per 1M.
+	perCharacterRatio = 1e6 / 2
+	// perSecondRatio: a transcription bills the transcript's tokens; One
+	// API takes a minute of audio as 200 of them, so $1 a second is $300
+	// per 1K tokens, ratio 150 000.
+	perSecondRatio = 60.0 / 200 * 1000 * 1000 / 2
+)
 
-func buildDefaults() (map[string]float64, map[string]float64) {
-	mr := make(map[string]float64, len(listPrices)+len(fixedRatios))
-	cr := make(map[string]float64, len(listPrices))
-	for m, p := range listPrices {
-		mr[m] = p.in / 2
-		if p.in > 0 && p.out != p.in {
-			cr[m] = math.Round(p.out/p.in*1000) / 1000
+// modelRatioOf is e's model ratio: input USD per 1M ÷ 2 for a token-priced
+// model, else a per-call ratio for one the table prices per image,
+// character or second of audio. ok is false when the price cannot be put in
+// One API's units (per request, per second of video, output tokens without
+// an input price): such a model stays unpriced rather than free.
+func modelRatioOf(e Entry) (ratio float64, ok bool) {
+	switch {
+	case e.Input > 0:
+		return roundRatio(e.Input / 2), true
+	case e.Output > 0 || e.CacheRead > 0 || e.CacheWrite > 0 || e.AudioIn > 0 || e.AudioOut > 0 ||
+		e.ImageIn > 0 || e.ImageOut > 0:
+		return 0, false
+	case e.PerImage > 0 && strings.HasPrefix(e.Mode, "image_"):
+		return roundRatio(e.PerImage * perImageRatio), true
+	case e.PerCharacter > 0 && e.Mode == "audio_speech":
+		return roundRatio(e.PerCharacter * perCharacterRatio), true
+	case e.PerSecond > 0 && e.Mode == "audio_transcription":
+		return roundRatio(e.PerSecond * perSecondRatio), true
+	case e.free():
+		return 0, true
+	}
+	return 0, false
+}
+
+type defaultTables struct {
+	model, completion, cacheRead, cacheWrite, audioIn, audioOut, imageIn, imageOut map[string]float64
+}
+
+var defaults = buildDefaults(table, mustParseRatios(oneAPIRatios))
+
+// buildDefaults derives the ratio tables: fixedRatios first, then the
+// reference table, then One API's ratios for the names neither has.
+func buildDefaults(prices map[string]Entry, oneAPI []ratioRow) defaultTables {
+	d := defaultTables{
+		model: make(map[string]float64, len(prices)+len(oneAPI)), completion: map[string]float64{},
+		cacheRead: map[string]float64{}, cacheWrite: map[string]float64{}, audioIn: map[string]float64{},
+		audioOut: map[string]float64{}, imageIn: map[string]float64{}, imageOut: map[string]float64{},
+	}
+	for m, e := range prices {
+		r, ok := modelRatioOf(e)
+		if !ok {
+			continue
+		}
+		d.model[m] = r
+		if e.Input == 0 {
+			continue
+		}
+		// Each kind of token priced apart, relative to the input price.
+		for _, k := range []struct {
+			to    map[string]float64
+			price float64
+		}{{d.completion, e.Output}, {d.cacheRead, e.CacheRead}, {d.cacheWrite, e.CacheWrite},
+			{d.audioIn, e.AudioIn}, {d.audioOut, e.AudioOut}, {d.imageIn, e.ImageIn}, {d.imageOut, e.ImageOut}} {
+			if k.price > 0 && k.price != e.Input {
+				k.to[m] = roundRatio(k.price / e.Input)
+			}
 		}
 	}
 	for m, r := range fixedRatios {
-		mr[m] = r
+		d.model[m] = r
+		delete(d.completion, m)
 	}
-	return mr, cr
+	for _, r := range oneAPI {
+		if _, ok := d.model[r.model]; ok {
+			continue
+		}
+		d.model[r.model] = r.ratio
+		if r.completion != 1 {
+			d.completion[r.model] = r.completion
+		}
+	}
+	return d
+}
+
+// roundRatio keeps 10 significant digits, so that 0.3 ÷ 3 is 0.1 and not
+// 0.09999999999999999.
+func roundRatio(f float64) float64 {
+	if f == 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		return f
+	}
+	p := math.Pow(10, 9-math.Floor(math.Log10(math.Abs(f))))
+	return math.Round(f*p) / p
 }

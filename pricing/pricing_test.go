@@ -24,18 +24,3 @@ func TestQuota(t *testing.T) {
 		})
 	}
 }
-
-func TestDefaultsMatchListPrices(t *testing.T) {
-	if r := DefaultModelRatio["gpt-4o"]; r != 1.25 {
-		t.Errorf("gpt-4o ratio = %v, want 1.25 ($2.50/1M)", r)
-	}
-	if r := DefaultCompletionRatio["gpt-4o"]; r != 4 {
-		t.Errorf("gpt-4o completion ratio = %v, want 4", r)
-	}
-	if r := DefaultModelRatio["claude-sonnet-4-5"]; r != 1.5 {
-		t.Errorf("claude-sonnet-4-5 ratio = %v", r)
-	}
-	if _, ok := DefaultCompletionRatio["text-embedding-3-small"]; ok {
-		t.Error("embeddings should have no completion ratio")
-	}
-}
