@@ -11,23 +11,6 @@ import (
 	"strings"
 )
 
-// Quota is One API's formula: ceil((prompt + completion × completionRatio) ×
-// modelRatio × groupRatio), and at least 1 for a priced model.
-func Quota(promptTokens, completionTokens int, modelRatio, completionRatio, groupRatio float64) int64 {
-	ratio := modelRatio * groupRatio
-	f := math.Ceil((float64(promptTokens) + float64(completionTokens)*completionRatio) * ratio)
-	if f >= MaxQuota {
-		// An absurd max_tokens must not wrap around to a tiny reservation:
-		// saturate, so that no balance covers it.
-		return MaxQuota
-	}
-	q := int64(f)
-	if ratio != 0 && q <= 0 {
-		q = 1
-	}
-	return q
-}
-
 // MaxQuota is what any request can cost at most: far beyond every balance,
 // and small enough that sums of a few of them do not overflow.
 const MaxQuota = 1 << 60

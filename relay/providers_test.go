@@ -69,7 +69,7 @@ func TestAnthropicChannel(t *testing.T) {
 	up := anthropicUpstream(t)
 	b.channel(up.URL, channelOpts{typ: adaptor.TypeAnthropic, models: claudeModel, systemPrompt: "You are terse."})
 	key := b.token(tokenOpts{})
-	want := pricing.Quota(12, 20, pricing.DefaultModelRatio[claudeModel], pricing.DefaultCompletionRatio[claudeModel], 1)
+	want := testCost(12, 20, pricing.DefaultModelRatio[claudeModel], pricing.DefaultCompletionRatio[claudeModel])
 
 	res := b.post("/v1/chat/completions", key, `{"model":"`+claudeModel+`","messages":[{"role":"user","content":"hi"}]}`)
 	var reply struct {
@@ -142,7 +142,7 @@ func TestGeminiChannel(t *testing.T) {
 	up := geminiUpstream(t)
 	b.channel(up.URL, channelOpts{typ: adaptor.TypeGemini, models: geminiModel + ",text-embedding-004"})
 	key := b.token(tokenOpts{})
-	want := pricing.Quota(12, 20, pricing.DefaultModelRatio[geminiModel], pricing.DefaultCompletionRatio[geminiModel], 1)
+	want := testCost(12, 20, pricing.DefaultModelRatio[geminiModel], pricing.DefaultCompletionRatio[geminiModel])
 
 	res := b.post("/v1/chat/completions", key, `{"model":"`+geminiModel+`","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}]}`)
 	raw, _ := io.ReadAll(res.Body)

@@ -270,6 +270,11 @@ func okChat(w http.ResponseWriter, r *http.Request, body []byte) {
 	fmt.Fprint(w, "data: [DONE]\n\n")
 }
 
+// testCost is what input and output tokens cost at a model and completion ratio.
+func testCost(input, output int, model, completion float64) int64 {
+	return pricing.Cost(pricing.Price{Model: model, Completion: completion, Group: 1}, pricing.Usage{Input: input, Output: output})
+}
+
 // gpt4oMiniQuota is what one okChat answer costs under the default prices.
 func gpt4oMiniQuota() int64 {
 	return pricing.Cost(pricing.Price{Model: pricing.DefaultModelRatio["gpt-4o-mini"], Completion: pricing.DefaultCompletionRatio["gpt-4o-mini"], Group: 1},
@@ -737,7 +742,7 @@ func TestUnpricedModel(t *testing.T) {
 	if err := b.pool.QueryRow(context.Background(), "SELECT content, quota FROM logs WHERE type = 2").Scan(&content, &quota); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(content, "no price") || quota != pricing.Quota(usagePrompt, usageCompletion, pricing.DefaultUnpricedRatio, 1, 1) {
+	if !strings.Contains(content, "no price") || quota != testCost(usagePrompt, usageCompletion, pricing.DefaultUnpricedRatio, 1) {
 		t.Errorf("log content %q quota %d", content, quota)
 	}
 	if _, err := b.pool.Exec(context.Background(), "INSERT INTO options (key, value) VALUES ('RefuseUnpricedModels', 'true')"); err != nil {

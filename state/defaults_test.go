@@ -28,8 +28,8 @@ func TestDefaultOptionsValidate(t *testing.T) {
 			len(o.ModelRatio), len(o.CompletionRatio), len(pricing.DefaultModelRatio), len(pricing.DefaultCompletionRatio))
 	}
 	for _, m := range []string{"gpt-4o", "claude-sonnet-4-5", "ERNIE-4.0-8K", "anthropic.claude-3-5-sonnet-20240620-v1:0"} {
-		if mr, _, _, priced := o.Price(m, "default"); !priced || mr != pricing.DefaultModelRatio[m] {
-			t.Errorf("Price(%s) = %v priced %v, want the default %v", m, mr, priced, pricing.DefaultModelRatio[m])
+		if p, priced := o.Price(m, "default", 0); !priced || p.Model != pricing.DefaultModelRatio[m] {
+			t.Errorf("Price(%s) = %v priced %v, want the default %v", m, p.Model, priced, pricing.DefaultModelRatio[m])
 		}
 	}
 }
