@@ -126,6 +126,19 @@ type MeterFlush struct {
 	At      time.Time
 }
 
+type OneapiImport struct {
+	ID         int64
+	ImportedAt time.Time
+	Source     string
+	Report     string
+	LastLogID  int64
+}
+
+type OneapiImportedRow struct {
+	SourceTable string
+	SourceID    int64
+}
+
 type Option struct {
 	Key       string
 	Value     string
@@ -263,4 +276,5 @@ type User struct {
 	LarkID             pgtype.Text
 	CreatedAt          time.Time
 	DeletedAt          *time.Time
+	WeChatID           pgtype.Text
 }

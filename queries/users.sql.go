@@ -50,7 +50,7 @@ func (q *Queries) UserCount(ctx context.Context) (int64, error) {
 const userCreate = `-- name: UserCreate :one
 INSERT INTO users (username, password_hash, must_change_password, display_name, email, role, status, group_name, quota)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at
+RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, wechat_id
 `
 
 type UserCreateParams struct {
@@ -100,12 +100,13 @@ func (q *Queries) UserCreate(ctx context.Context, arg UserCreateParams) (User, e
 		&i.LarkID,
 		&i.CreatedAt,
 		&i.DeletedAt,
+		&i.WeChatID,
 	)
 	return i, err
 }
 
 const userGetByAccessToken = `-- name: UserGetByAccessToken :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at FROM users WHERE access_token_hash = $1 AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, wechat_id FROM users WHERE access_token_hash = $1 AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByAccessToken(ctx context.Context, accessTokenHash []byte) (User, error) {
@@ -133,12 +134,13 @@ func (q *Queries) UserGetByAccessToken(ctx context.Context, accessTokenHash []by
 		&i.LarkID,
 		&i.CreatedAt,
 		&i.DeletedAt,
+		&i.WeChatID,
 	)
 	return i, err
 }
 
 const userGetByAffCode = `-- name: UserGetByAffCode :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at FROM users WHERE aff_code = $1 AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, wechat_id FROM users WHERE aff_code = $1 AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByAffCode(ctx context.Context, affCode pgtype.Text) (User, error) {
@@ -166,12 +168,13 @@ func (q *Queries) UserGetByAffCode(ctx context.Context, affCode pgtype.Text) (Us
 		&i.LarkID,
 		&i.CreatedAt,
 		&i.DeletedAt,
+		&i.WeChatID,
 	)
 	return i, err
 }
 
 const userGetByEmail = `-- name: UserGetByEmail :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at FROM users WHERE lower(email) = lower($1::text) AND email <> '' AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, wechat_id FROM users WHERE lower(email) = lower($1::text) AND email <> '' AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByEmail(ctx context.Context, email string) (User, error) {
@@ -199,12 +202,13 @@ func (q *Queries) UserGetByEmail(ctx context.Context, email string) (User, error
 		&i.LarkID,
 		&i.CreatedAt,
 		&i.DeletedAt,
+		&i.WeChatID,
 	)
 	return i, err
 }
 
 const userGetByGitHubID = `-- name: UserGetByGitHubID :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at FROM users WHERE github_id = $1 AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, wechat_id FROM users WHERE github_id = $1 AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByGitHubID(ctx context.Context, githubID pgtype.Text) (User, error) {
@@ -232,12 +236,13 @@ func (q *Queries) UserGetByGitHubID(ctx context.Context, githubID pgtype.Text) (
 		&i.LarkID,
 		&i.CreatedAt,
 		&i.DeletedAt,
+		&i.WeChatID,
 	)
 	return i, err
 }
 
 const userGetByID = `-- name: UserGetByID :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at FROM users WHERE id = $1 AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, wechat_id FROM users WHERE id = $1 AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByID(ctx context.Context, id int64) (User, error) {
@@ -265,12 +270,13 @@ func (q *Queries) UserGetByID(ctx context.Context, id int64) (User, error) {
 		&i.LarkID,
 		&i.CreatedAt,
 		&i.DeletedAt,
+		&i.WeChatID,
 	)
 	return i, err
 }
 
 const userGetByLarkID = `-- name: UserGetByLarkID :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at FROM users WHERE lark_id = $1 AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, wechat_id FROM users WHERE lark_id = $1 AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByLarkID(ctx context.Context, larkID pgtype.Text) (User, error) {
@@ -298,12 +304,13 @@ func (q *Queries) UserGetByLarkID(ctx context.Context, larkID pgtype.Text) (User
 		&i.LarkID,
 		&i.CreatedAt,
 		&i.DeletedAt,
+		&i.WeChatID,
 	)
 	return i, err
 }
 
 const userGetByOIDCID = `-- name: UserGetByOIDCID :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at FROM users WHERE oidc_id = $1 AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, wechat_id FROM users WHERE oidc_id = $1 AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByOIDCID(ctx context.Context, oidcID pgtype.Text) (User, error) {
@@ -331,12 +338,13 @@ func (q *Queries) UserGetByOIDCID(ctx context.Context, oidcID pgtype.Text) (User
 		&i.LarkID,
 		&i.CreatedAt,
 		&i.DeletedAt,
+		&i.WeChatID,
 	)
 	return i, err
 }
 
 const userGetByUsername = `-- name: UserGetByUsername :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at FROM users WHERE username = $1 AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, wechat_id FROM users WHERE username = $1 AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByUsername(ctx context.Context, username string) (User, error) {
@@ -364,6 +372,7 @@ func (q *Queries) UserGetByUsername(ctx context.Context, username string) (User,
 		&i.LarkID,
 		&i.CreatedAt,
 		&i.DeletedAt,
+		&i.WeChatID,
 	)
 	return i, err
 }
@@ -373,7 +382,7 @@ INSERT INTO users (username, password_hash, display_name, email, role, status, g
                    aff_code, inviter_id, github_id, oidc_id, lark_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
         $9, $10, $11, $12, $13)
-RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at
+RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, wechat_id
 `
 
 type UserInsertParams struct {
@@ -433,6 +442,7 @@ func (q *Queries) UserInsert(ctx context.Context, arg UserInsertParams) (User, e
 		&i.LarkID,
 		&i.CreatedAt,
 		&i.DeletedAt,
+		&i.WeChatID,
 	)
 	return i, err
 }
@@ -491,7 +501,7 @@ func (q *Queries) UserLinkOIDC(ctx context.Context, arg UserLinkOIDCParams) erro
 }
 
 const userList = `-- name: UserList :many
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at FROM users
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, wechat_id FROM users
 WHERE deleted_at IS NULL
   AND ($1::text = ''
        OR id::text = $1
@@ -541,6 +551,7 @@ func (q *Queries) UserList(ctx context.Context, arg UserListParams) ([]User, err
 			&i.LarkID,
 			&i.CreatedAt,
 			&i.DeletedAt,
+			&i.WeChatID,
 		); err != nil {
 			return nil, err
 		}
@@ -553,7 +564,7 @@ func (q *Queries) UserList(ctx context.Context, arg UserListParams) ([]User, err
 }
 
 const userListAll = `-- name: UserListAll :many
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at FROM users ORDER BY id
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, wechat_id FROM users ORDER BY id
 `
 
 // Every user, for the in-memory state the relay reads (status, role, group).
@@ -588,6 +599,7 @@ func (q *Queries) UserListAll(ctx context.Context) ([]User, error) {
 			&i.LarkID,
 			&i.CreatedAt,
 			&i.DeletedAt,
+			&i.WeChatID,
 		); err != nil {
 			return nil, err
 		}
@@ -688,7 +700,7 @@ func (q *Queries) UserSetPassword(ctx context.Context, arg UserSetPasswordParams
 }
 
 const userSetRole = `-- name: UserSetRole :one
-UPDATE users SET role = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at
+UPDATE users SET role = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, wechat_id
 `
 
 type UserSetRoleParams struct {
@@ -721,12 +733,13 @@ func (q *Queries) UserSetRole(ctx context.Context, arg UserSetRoleParams) (User,
 		&i.LarkID,
 		&i.CreatedAt,
 		&i.DeletedAt,
+		&i.WeChatID,
 	)
 	return i, err
 }
 
 const userSetStatus = `-- name: UserSetStatus :one
-UPDATE users SET status = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at
+UPDATE users SET status = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, wechat_id
 `
 
 type UserSetStatusParams struct {
@@ -759,6 +772,7 @@ func (q *Queries) UserSetStatus(ctx context.Context, arg UserSetStatusParams) (U
 		&i.LarkID,
 		&i.CreatedAt,
 		&i.DeletedAt,
+		&i.WeChatID,
 	)
 	return i, err
 }
@@ -784,7 +798,7 @@ const userUpdate = `-- name: UserUpdate :one
 UPDATE users SET username = $1, display_name = $2, email = $3,
                  group_name = $4, quota = $5, role = $6, status = $7
 WHERE id = $8 AND deleted_at IS NULL
-RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at
+RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, wechat_id
 `
 
 type UserUpdateParams struct {
@@ -834,6 +848,7 @@ func (q *Queries) UserUpdate(ctx context.Context, arg UserUpdateParams) (User, e
 		&i.LarkID,
 		&i.CreatedAt,
 		&i.DeletedAt,
+		&i.WeChatID,
 	)
 	return i, err
 }
@@ -841,7 +856,7 @@ func (q *Queries) UserUpdate(ctx context.Context, arg UserUpdateParams) (User, e
 const userUpdateSelf = `-- name: UserUpdateSelf :one
 UPDATE users SET display_name = $1, email = $2
 WHERE id = $3 AND deleted_at IS NULL
-RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at
+RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, wechat_id
 `
 
 type UserUpdateSelfParams struct {
@@ -876,6 +891,7 @@ func (q *Queries) UserUpdateSelf(ctx context.Context, arg UserUpdateSelfParams) 
 		&i.LarkID,
 		&i.CreatedAt,
 		&i.DeletedAt,
+		&i.WeChatID,
 	)
 	return i, err
 }

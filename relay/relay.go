@@ -108,6 +108,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode 
 	for attempt := 0; attempt < attempts && ch != nil; attempt++ {
 		tried[ch.ID] = true
 		out := s.attempt(w, r, rid, ch, p)
+		s.recordOutcome(ch, out, r.Context().Err() != nil) // ENABLE_METRIC
 		if out.served {
 			settle.Served = true
 			settle.ChannelID = ch.ID
