@@ -21,8 +21,9 @@ import (
 // config is read once at start from flags and the environment, validated, and
 // passed down explicitly. Names follow One API where they mean the same thing.
 type config struct {
-	Command string // serve (default), migrate, healthcheck, version
+	Command string // serve (default), migrate, import, healthcheck, version
 
+	Host        string // listen address; "" = every interface, as One API
 	Port        int
 	LogDir      string
 	LogLevel    slog.Level
@@ -54,7 +55,46 @@ type config struct {
 	// MetricsAddr, when set, serves Prometheus metrics at /metrics there.
 	MetricsAddr string
 
+	// Pool sizes the database connection pool (One API's SQL_MAX_*).
+	Pool poolConfig
+	// RelayProxy, when set, carries every upstream call (RELAY_PROXY).
+	RelayProxy *url.URL
+	// GeminiVersion and GeminiSafety are Gemini channels' defaults
+	// (GEMINI_VERSION, GEMINI_SAFETY_SETTING); "" keeps the adaptor's.
+	GeminiVersion, GeminiSafety string
+	// Metric is One API's ENABLE_METRIC: disable a channel whose recent
+	// success rate falls under a threshold.
+	Metric metricConfig
+
+	// Import holds the flags of `oneapi import`.
+	Import importFlags
+
+	// Warnings are One API settings that were set but are not needed here,
+	// one line each, logged at start.
+	Warnings []string
+
 	ShowVersion bool
+}
+
+// poolConfig is One API's SQL_MAX_OPEN_CONNS, SQL_MAX_IDLE_CONNS and
+// SQL_CONN_MAX_LIFETIME (or SQL_MAX_LIFETIME); zero values keep the defaults.
+type poolConfig struct {
+	MaxConns    int32
+	MaxIdle     int32 // -1: unset
+	MaxLifetime time.Duration
+}
+
+// metricConfig is ENABLE_METRIC, METRIC_QUEUE_SIZE and METRIC_SUCCESS_RATE_THRESHOLD.
+type metricConfig struct {
+	Enabled   bool
+	Window    int
+	Threshold float64
+}
+
+// importFlags are `oneapi import --from URL [--dry-run] [--logs] [--merge]`.
+type importFlags struct {
+	From                string
+	DryRun, Logs, Merge bool
 }
 
 // parseConfig reads flags from args and settings from getenv. A malformed value
@@ -80,12 +120,14 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs := flag.NewFlagSet("oneapi", flag.ContinueOnError)
 	fs.SetOutput(usage)
 	fs.IntVar(&c.Port, "port", defPort, "HTTP port (env PORT)")
+	fs.StringVar(&c.Host, "host", env("HOST"), "listen address, e.g. 127.0.0.1 behind a reverse proxy; empty: every interface (env HOST)")
 	fs.StringVar(&c.LogDir, "log-dir", env("LOG_DIR"), "also write logs to oneapi.log in this directory (env LOG_DIR)")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(usage, "Usage: oneapi [flags] [serve|migrate|healthcheck|version]\n\n"+
+		fmt.Fprintf(usage, "Usage: oneapi [flags] [serve|migrate|import|healthcheck|version]\n\n"+
 			"  serve    run the gateway (default)\n"+
 			"  migrate  apply database migrations and exit\n"+
+			"  import   --from URL [--dry-run] [--logs] [--merge]: import a One API database (see `oneapi import -h`)\n"+
 			"  healthcheck  exit 0 if the server on --port answers /healthz (for container health checks)\n"+
 			"  version  print the version and exit\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -94,19 +136,43 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	switch rest := fs.Args(); len(rest) {
-	case 0:
-	case 1:
-		c.Command = rest[0]
-	default:
-		errs = append(errs, fmt.Errorf("unexpected arguments %q", rest[1:]))
+	rest := fs.Args()
+	if len(rest) > 0 {
+		c.Command, rest = rest[0], rest[1:]
+	}
+	if c.Command == "import" {
+		ifs := flag.NewFlagSet("oneapi import", flag.ContinueOnError)
+		ifs.SetOutput(usage)
+		ifs.StringVar(&c.Import.From, "from", "", "One API's database: sqlite:///path/one-api.db, mysql://user:pass@host:3306/db or postgres://user:pass@host:5432/db")
+		ifs.BoolVar(&c.Import.DryRun, "dry-run", false, "read and check everything, print the report, write nothing")
+		ifs.BoolVar(&c.Import.Logs, "logs", false, "import the usage logs too (streamed)")
+		ifs.BoolVar(&c.Import.Merge, "merge", false, "import into a database that already holds data, skipping what an earlier import wrote")
+		ifs.Usage = func() {
+			fmt.Fprintf(usage, "Usage: oneapi import --from URL [--dry-run] [--logs] [--merge]\n\n"+
+				"Imports One API's users, tokens, channels, options and redemption codes (and logs with --logs)\n"+
+				"into this gateway's database (SQL_DSN, or the private one under DATA_DIR), in one transaction.\n\nFlags:\n")
+			ifs.PrintDefaults()
+		}
+		if err := ifs.Parse(rest); err != nil {
+			return c, err
+		}
+		rest = ifs.Args()
+		if c.Import.From == "" {
+			errs = append(errs, errors.New("import: --from is required (sqlite:///path/one-api.db, mysql://user:pass@host:3306/db or postgres://...)"))
+		}
+	}
+	if len(rest) > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments %q", rest))
 	}
 	switch c.Command {
-	case "serve", "migrate", "healthcheck":
+	case "serve", "migrate", "import", "healthcheck":
 	case "version":
 		c.ShowVersion = true
 	default:
-		errs = append(errs, fmt.Errorf("unknown command %q (want serve, migrate, healthcheck or version)", c.Command))
+		errs = append(errs, fmt.Errorf("unknown command %q (want serve, migrate, import, healthcheck or version)", c.Command))
+	}
+	if c.Host != "" && strings.ContainsAny(c.Host, " /:") && net.ParseIP(c.Host) == nil {
+		errs = append(errs, fmt.Errorf("HOST/--host=%q: want an address such as 127.0.0.1, ::1 or a host name, without a port", c.Host))
 	}
 	if c.Port < 1 || c.Port > 65535 {
 		errs = append(errs, fmt.Errorf("port %d out of range 1-65535", c.Port))
@@ -132,7 +198,10 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 		}
 		c.DatabaseURL = d
 	}
-	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") &&
+	if kind := oneAPIDatabase(c.DatabaseURL); kind != "" {
+		errs = append(errs, fmt.Errorf("SQL_DSN/DATABASE_URL is a %s database, One API's: this gateway runs on PostgreSQL. "+
+			"Import it once with `oneapi import --from %s`, then set SQL_DSN to a PostgreSQL URL (or leave it empty for a private one)", kind, importURLHint(kind)))
+	} else if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") &&
 		!strings.HasPrefix(c.DatabaseURL, "postgresql://") && !strings.Contains(c.DatabaseURL, "=") {
 		errs = append(errs, errors.New("SQL_DSN/DATABASE_URL: want a PostgreSQL URL (postgres://user:pass@host:5432/db) or key=value string"))
 	}
@@ -223,7 +292,8 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	if strings.Contains(strings.TrimPrefix(c.InitialRootToken, "sk-"), "-") {
 		errs = append(errs, errors.New("INITIAL_ROOT_TOKEN: must not contain '-' (after an optional sk- prefix): 'sk-KEY-ID' pins channel ID"))
 	}
-	if c.DatabaseURL != "" && c.EncryptionKey == nil && c.Command == "serve" {
+	errs = append(errs, parseOneAPISettings(&c, env)...)
+	if c.DatabaseURL != "" && c.EncryptionKey == nil && (c.Command == "serve" || (c.Command == "import" && !c.Import.DryRun)) {
 		errs = append(errs, errors.New("ENCRYPTION_KEY is required with an external database (it encrypts upstream keys at rest): "+
 			"set it to 32 random bytes in hex or base64, e.g. `openssl rand -hex 32`, the same on every node"))
 	}

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -32,10 +33,13 @@ import (
 	"oneapi/keys"
 	"oneapi/logbuf"
 	"oneapi/migrations"
+	"oneapi/oneapiimport"
 	"oneapi/queries"
 	"oneapi/relay"
+	"oneapi/relay/adaptor/gemini"
 	"oneapi/relay/tokenizer"
 	"oneapi/state"
+	"oneapi/successrate"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -55,7 +59,7 @@ func main() {
 		return
 	}
 	if cfg.Command == "healthcheck" {
-		os.Exit(healthcheck(cfg.Port))
+		os.Exit(healthcheck(cfg.Host, cfg.Port))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -84,6 +88,9 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	logBuf := logbuf.New(logOut, 200*time.Millisecond)
 	defer logBuf.Close()
 	log := slog.New(slog.NewTextHandler(logBuf, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	for _, w := range cfg.Warnings {
+		log.Warn("One API setting ignored: " + w)
+	}
 
 	dsn := cfg.DatabaseURL
 	if dsn == "" {
@@ -111,7 +118,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		}
 	}
 
-	pool, err := openPool(ctx, dsn)
+	pool, err := openPool(ctx, dsn, cfg.Pool)
 	if err != nil {
 		return err
 	}
@@ -129,6 +136,10 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 	if cfg.Command == "migrate" {
 		return nil
+	}
+	if cfg.Command == "import" {
+		_ = logBuf.Flush() // the report goes to stdout, after the log lines
+		return runImport(ctx, pool, cfg, stdout)
 	}
 
 	q := queries.New(pool)
@@ -150,6 +161,11 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	go st.RunPeriodicReload(bg, cfg.SyncFrequency) // the safety net
 	go tokenizer.Warm()                            // build the BPE tables before the first request needs them
 
+	// One upstream client for the relay, the jobs and the console's channel
+	// tests, through RELAY_PROXY when set.
+	upstream := relay.NewClient(cfg.RelayProxy)
+	gemini.SetDefaults(cfg.GeminiVersion, cfg.GeminiSafety)
+
 	node := nodeID()
 	meter, err := relay.NewMeter(ctx, pool, log, node)
 	if err != nil {
@@ -161,7 +177,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	riverJobs, err := jobs.NewRiver(pool, jobs.Deps{
 		State:      st,
 		Log:        log,
-		HTTPClient: relay.NewClient(),
+		HTTPClient: upstream,
 		Meter:      meter,
 		// A reservation is abandoned once it is older than the longest a
 		// request may run.
@@ -178,10 +194,16 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if err := riverJobs.Start(bg); err != nil { // not ctx: a signal must not cut jobs off before Stop
 		return fmt.Errorf("start jobs: %w", err)
 	}
-	relaySrv := relay.NewServer(st, meter, relay.NewClient(), log, relay.Config{
+	rcfg := relay.Config{
 		TrustedProxies: cfg.TrustedProxies,
 		Timeout:        cfg.RelayTimeout,
-	})
+	}
+	if cfg.Metric.Enabled {
+		rcfg.SuccessRate = successrate.New(cfg.Metric.Window, cfg.Metric.Threshold)
+		log.Info("ENABLE_METRIC: channels whose success rate falls under the threshold are disabled",
+			"threshold", cfg.Metric.Threshold, "window", cfg.Metric.Window)
+	}
+	relaySrv := relay.NewServer(st, meter, upstream, log, rcfg)
 
 	deps := handlers.Deps{
 		Pool:            pool,
@@ -196,6 +218,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		WebRateLimit:    cfg.GlobalWebRateLimit,
 		Jobs:            riverJobs,
 		Balances:        riverJobs,
+		UpstreamClient:  upstream,
 	}
 	if cfg.NodeType == "slave" {
 		// As One API: a slave with FRONTEND_BASE_URL leaves its console to
@@ -223,7 +246,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		}()
 	}
 
-	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return err
 	}
@@ -262,7 +285,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	return nil
 }
 
-func openPool(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
+func openPool(ctx context.Context, dsn string, pc poolConfig) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("database URL: %w", err)
@@ -270,7 +293,21 @@ func openPool(ctx context.Context, dsn string) (*pgxpool.Pool, error) {
 	if pcfg.MaxConns < 16 {
 		pcfg.MaxConns = 16
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if pc.MaxConns > 0 { // SQL_MAX_OPEN_CONNS: the operator's number, even below 16
+		pcfg.MaxConns = pc.MaxConns
+	}
+	if pc.MaxLifetime > 0 {
+		pcfg.MaxConnLifetime = pc.MaxLifetime
+	}
+	var pool *pgxpool.Pool
+	if pc.MaxIdle >= 0 && pc.MaxIdle < pcfg.MaxConns {
+		// SQL_MAX_IDLE_CONNS: a connection coming back to a pool that already
+		// has that many idle is closed, as database/sql's SetMaxIdleConns
+		// does. (pgx otherwise keeps idle connections for MaxConnIdleTime.)
+		maxIdle := pc.MaxIdle
+		pcfg.AfterRelease = func(*pgx.Conn) bool { return pool.Stat().IdleConns() < maxIdle }
+	}
+	pool, err = pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, err
 	}
@@ -338,9 +375,12 @@ func loadOrCreateKey(path string) ([]byte, error) {
 }
 
 // healthcheck asks the local server whether it is up; distroless images have no curl.
-func healthcheck(port int) int {
+func healthcheck(host string, port int) int {
 	client := http.Client{Timeout: 3 * time.Second}
-	res, err := client.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/healthz")
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	res, err := client.Get("http://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/healthz")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -350,4 +390,29 @@ func healthcheck(port int) int {
 		return 1
 	}
 	return 0
+}
+
+// runImport is `oneapi import`: One API's database into this one, in one
+// transaction, with the report on stdout.
+func runImport(ctx context.Context, pool *pgxpool.Pool, cfg config, stdout io.Writer) error {
+	key := cfg.EncryptionKey
+	if key == nil { // a dry run on an external database encrypts nothing it keeps
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return err
+		}
+	}
+	cipher, err := keys.NewCipher(key)
+	if err != nil {
+		return err
+	}
+	rep, err := oneapiimport.Run(ctx, pool, oneapiimport.Options{
+		From: cfg.Import.From, DryRun: cfg.Import.DryRun, Logs: cfg.Import.Logs, Merge: cfg.Import.Merge,
+		Cipher: cipher, Progress: os.Stderr,
+	})
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	_, err = rep.WriteTo(stdout)
+	return err
 }

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -78,7 +81,7 @@ func TestServeWithExternalDatabase(t *testing.T) {
 	dsn := dbtest.DSN(t)
 	port := freePort(t)
 	cfg, err := parseConfig([]string{"--port", strconv.Itoa(port)}, envOf(map[string]string{
-		"SQL_DSN": dsn, "ENCRYPTION_KEY": strings.Repeat("cd", 32),
+		"SQL_DSN": dsn, "ENCRYPTION_KEY": strings.Repeat("cd", 32), "HOST": "127.0.0.1",
 	}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -133,4 +136,101 @@ func waitFor(t *testing.T, url string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s never became ready", url)
+}
+
+// TestOpenPoolHonoursOneAPISettings: SQL_MAX_OPEN_CONNS, SQL_MAX_IDLE_CONNS
+// and SQL_CONN_MAX_LIFETIME shape the real pool.
+func TestOpenPoolHonoursOneAPISettings(t *testing.T) {
+	ctx := context.Background()
+	pool, err := openPool(ctx, dbtest.DSN(t), poolConfig{MaxConns: 4, MaxIdle: 1, MaxLifetime: 90 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if c := pool.Config(); c.MaxConns != 4 || c.MaxConnLifetime != 90*time.Second {
+		t.Fatalf("pool config: max %d lifetime %v", c.MaxConns, c.MaxConnLifetime)
+	}
+	var conns []*pgxpool.Conn
+	for i := 0; i < 4; i++ {
+		c, err := pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		c.Release()
+	}
+	// Released connections beyond the one idle allowed are closed.
+	deadline := time.Now().Add(5 * time.Second)
+	for pool.Stat().TotalConns() > 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s := pool.Stat(); s.IdleConns() != 1 || s.TotalConns() != 1 {
+		t.Errorf("after release: %d idle of %d, want 1 of 1", s.IdleConns(), s.TotalConns())
+	}
+
+	// Unset, the defaults stay (at least 16 connections, none closed on release).
+	def, err := openPool(ctx, dbtest.DSN(t), poolConfig{MaxIdle: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer def.Close()
+	if c := def.Config(); c.MaxConns < 16 || c.AfterRelease != nil {
+		t.Errorf("default pool: max %d, release hook %v", c.MaxConns, c.AfterRelease != nil)
+	}
+}
+
+// TestImportCommand runs `oneapi import` the way an operator does, on a One
+// API SQLite database made from One API's schema.
+func TestImportCommand(t *testing.T) {
+	dsn := dbtest.DSN(t)
+	schema, err := os.ReadFile("oneapiimport/testdata/schema-sqlite.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "one-api.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(string(schema) + `;INSERT INTO users (id, username, password, role, status, quota) VALUES (1, 'root', '', 100, 1, 42);
+		INSERT INTO tokens (id, user_id, key, status, name, remain_quota, unlimited_quota) VALUES (1, 1, 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKL', 1, 'ci', 0, 1);
+		INSERT INTO options (key, value) VALUES ('SystemName', 'Old'), ('SomethingNew', 'x');`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	env := map[string]string{"SQL_DSN": dsn, "ENCRYPTION_KEY": strings.Repeat("cd", 32)}
+	for _, step := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"import", "--from", "sqlite://" + path, "--dry-run"}, []string{"dry run, nothing was written", "users 1 1 0 0"}},
+		{[]string{"import", "--from", "sqlite://" + path}, []string{"done, in one transaction", "unknown to this version, not carried over: SomethingNew"}},
+		{[]string{"import", "--from", "sqlite://" + path, "--merge"}, []string{"(merge): done", "tokens 1 0 1 0"}},
+	} {
+		cfg, err := parseConfig(step.args, envOf(env), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		if err := run(context.Background(), cfg, &out); err != nil {
+			t.Fatalf("%v: %v", step.args, err)
+		}
+		flat := strings.Join(strings.Fields(out.String()), " ")
+		for _, w := range step.want {
+			if !strings.Contains(flat, w) {
+				t.Errorf("%v: output lacks %q:\n%s", step.args, w, out.String())
+			}
+		}
+	}
+	pool, err := pgxpool.New(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var n int
+	if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM tokens WHERE key_hash = $1", keys.Hash("sk-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKL")).Scan(&n); err != nil || n != 1 {
+		t.Errorf("imported token: %d (%v)", n, err)
+	}
 }

@@ -381,11 +381,6 @@ func (h *Handler) apiChannelDelete(c echo.Context) error {
 	return apiOK(c, nil)
 }
 
-// probeClient sends channel tests, with the relay's client settings (dial
-// and header timeouts, no redirects) on a pool of its own; relay.Probe bounds
-// each test in time.
-var probeClient = relay.NewClient()
-
 // apiProbeReply is One API's reply to a channel test: time is in seconds,
 // at the top level rather than in data. Model is the model that was tried.
 type apiProbeReply struct {
@@ -470,7 +465,7 @@ func (h *Handler) probeChannel(c echo.Context, id int64, model string) (probeRes
 		}
 	}
 	model = relay.ProbeModel(ch, model)
-	elapsed, perr := relay.Probe(ctx, probeClient, ch, model)
+	elapsed, perr := relay.Probe(ctx, h.upstream, ch, model)
 	// 0 means "failed" (One API's convention), so a pass faster than a
 	// millisecond (a local upstream) is recorded as 1.
 	ms := int32(min(max(elapsed.Milliseconds(), 1), math.MaxInt32))

@@ -18,6 +18,7 @@ import (
 
 	"oneapi/keys"
 	"oneapi/queries"
+	"oneapi/relay"
 	"oneapi/state"
 	"oneapi/static"
 )
@@ -66,6 +67,9 @@ type Deps struct {
 	// OAuthClient makes the server-to-server calls of GitHub and Lark sign-in
 	// (token exchange, profile); nil: http.DefaultClient's settings.
 	OAuthClient *http.Client
+	// UpstreamClient sends the console's channel tests: the relay's client
+	// (its timeouts, no redirects, RELAY_PROXY); nil: relay.NewClient(nil).
+	UpstreamClient *http.Client
 }
 
 // Handler holds the dependencies of every route.
@@ -85,6 +89,7 @@ type Handler struct {
 	secureCookies bool
 	turnstileURL  string
 	oauthClient   *http.Client
+	upstream      *http.Client // channel tests; relay.Probe bounds each in time
 
 	bodyReadTimeout time.Duration
 }
@@ -99,8 +104,12 @@ func New(d Deps) (*echo.Echo, error) {
 		secureCookies: strings.HasPrefix(d.FrontendBaseURL, "https://"),
 		turnstileURL:  d.TurnstileVerifyURL,
 		oauthClient:   d.OAuthClient,
+		upstream:      d.UpstreamClient,
 
 		bodyReadTimeout: d.BodyReadTimeout,
+	}
+	if h.upstream == nil {
+		h.upstream = relay.NewClient(nil)
 	}
 	if h.bodyReadTimeout <= 0 {
 		h.bodyReadTimeout = defaultBodyReadTimeout

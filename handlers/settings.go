@@ -315,3 +315,19 @@ func (h *Handler) publicURL(c echo.Context, s settings) string {
 	}
 	return c.Scheme() + "://" + c.Request().Host
 }
+
+// StoredSetting checks a sign-in setting (ServerAddress, RegisterEnabled,
+// GitHubClientId, SMTPToken, ...) as the settings page does and returns the
+// form to store, secrets sealed with c. ok is false when key is not a
+// sign-in setting. `oneapi import` carries One API's values through here.
+func StoredSetting(c *keys.Cipher, key, value string) (stored string, ok bool, err error) {
+	d, ok := settingDefOf(key)
+	if !ok {
+		return "", false, nil
+	}
+	v, err := validateSetting(d, value)
+	if err != nil {
+		return "", true, err
+	}
+	return sealSetting(c, key, v), true, nil
+}

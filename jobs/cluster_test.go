@@ -119,7 +119,7 @@ func startNode(t *testing.T, dsn, name string, o nodeOpts) *node {
 	}
 	client := o.httpClient
 	if client == nil {
-		client = &http.Client{Transport: relay.NewTransport()}
+		client = &http.Client{Transport: relay.NewTransport(nil)}
 	}
 	var jq handlers.JobQueue
 	if !o.noRiver {
@@ -556,7 +556,7 @@ func TestClusterKilledNodeJobRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	freeze := &freezingTransport{started: make(chan struct{}), next: relay.NewTransport()}
+	freeze := &freezingTransport{started: make(chan struct{}), next: relay.NewTransport(nil)}
 	a := startNode(t, dsn, "a", nodeOpts{river: short, httpClient: &http.Client{Transport: freeze}})
 	if n, err := a.river.EnqueueChannelProbes(ctx, []int64{ch}); err != nil || n != 1 {
 		t.Fatalf("enqueue: %d %v", n, err)

@@ -140,6 +140,19 @@ type MeterNode struct {
 	HeartbeatAt time.Time
 }
 
+type OneapiImport struct {
+	ID         int64
+	ImportedAt time.Time
+	Source     string
+	Report     string
+	LastLogID  int64
+}
+
+type OneapiImportedRow struct {
+	SourceTable string
+	SourceID    int64
+}
+
 type Option struct {
 	Key       string
 	Value     string
@@ -283,4 +296,5 @@ type User struct {
 	CreatedAt          time.Time
 	DeletedAt          *time.Time
 	QuotaEpoch         int64
+	WeChatID           pgtype.Text
 }

@@ -50,7 +50,7 @@ func (q *Queries) UserCount(ctx context.Context) (int64, error) {
 const userCreate = `-- name: UserCreate :one
 INSERT INTO users (username, password_hash, must_change_password, display_name, email, role, status, group_name, quota)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch
+RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id
 `
 
 type UserCreateParams struct {
@@ -101,12 +101,13 @@ func (q *Queries) UserCreate(ctx context.Context, arg UserCreateParams) (User, e
 		&i.CreatedAt,
 		&i.DeletedAt,
 		&i.QuotaEpoch,
+		&i.WeChatID,
 	)
 	return i, err
 }
 
 const userGetByAccessToken = `-- name: UserGetByAccessToken :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch FROM users WHERE access_token_hash = $1 AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id FROM users WHERE access_token_hash = $1 AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByAccessToken(ctx context.Context, accessTokenHash []byte) (User, error) {
@@ -135,12 +136,13 @@ func (q *Queries) UserGetByAccessToken(ctx context.Context, accessTokenHash []by
 		&i.CreatedAt,
 		&i.DeletedAt,
 		&i.QuotaEpoch,
+		&i.WeChatID,
 	)
 	return i, err
 }
 
 const userGetByAffCode = `-- name: UserGetByAffCode :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch FROM users WHERE aff_code = $1 AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id FROM users WHERE aff_code = $1 AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByAffCode(ctx context.Context, affCode pgtype.Text) (User, error) {
@@ -169,12 +171,13 @@ func (q *Queries) UserGetByAffCode(ctx context.Context, affCode pgtype.Text) (Us
 		&i.CreatedAt,
 		&i.DeletedAt,
 		&i.QuotaEpoch,
+		&i.WeChatID,
 	)
 	return i, err
 }
 
 const userGetByEmail = `-- name: UserGetByEmail :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch FROM users WHERE lower(email) = lower($1::text) AND email <> '' AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id FROM users WHERE lower(email) = lower($1::text) AND email <> '' AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByEmail(ctx context.Context, email string) (User, error) {
@@ -203,12 +206,13 @@ func (q *Queries) UserGetByEmail(ctx context.Context, email string) (User, error
 		&i.CreatedAt,
 		&i.DeletedAt,
 		&i.QuotaEpoch,
+		&i.WeChatID,
 	)
 	return i, err
 }
 
 const userGetByGitHubID = `-- name: UserGetByGitHubID :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch FROM users WHERE github_id = $1 AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id FROM users WHERE github_id = $1 AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByGitHubID(ctx context.Context, githubID pgtype.Text) (User, error) {
@@ -237,12 +241,13 @@ func (q *Queries) UserGetByGitHubID(ctx context.Context, githubID pgtype.Text) (
 		&i.CreatedAt,
 		&i.DeletedAt,
 		&i.QuotaEpoch,
+		&i.WeChatID,
 	)
 	return i, err
 }
 
 const userGetByID = `-- name: UserGetByID :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch FROM users WHERE id = $1 AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id FROM users WHERE id = $1 AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByID(ctx context.Context, id int64) (User, error) {
@@ -271,12 +276,13 @@ func (q *Queries) UserGetByID(ctx context.Context, id int64) (User, error) {
 		&i.CreatedAt,
 		&i.DeletedAt,
 		&i.QuotaEpoch,
+		&i.WeChatID,
 	)
 	return i, err
 }
 
 const userGetByLarkID = `-- name: UserGetByLarkID :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch FROM users WHERE lark_id = $1 AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id FROM users WHERE lark_id = $1 AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByLarkID(ctx context.Context, larkID pgtype.Text) (User, error) {
@@ -305,12 +311,13 @@ func (q *Queries) UserGetByLarkID(ctx context.Context, larkID pgtype.Text) (User
 		&i.CreatedAt,
 		&i.DeletedAt,
 		&i.QuotaEpoch,
+		&i.WeChatID,
 	)
 	return i, err
 }
 
 const userGetByOIDCID = `-- name: UserGetByOIDCID :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch FROM users WHERE oidc_id = $1 AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id FROM users WHERE oidc_id = $1 AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByOIDCID(ctx context.Context, oidcID pgtype.Text) (User, error) {
@@ -339,12 +346,13 @@ func (q *Queries) UserGetByOIDCID(ctx context.Context, oidcID pgtype.Text) (User
 		&i.CreatedAt,
 		&i.DeletedAt,
 		&i.QuotaEpoch,
+		&i.WeChatID,
 	)
 	return i, err
 }
 
 const userGetByUsername = `-- name: UserGetByUsername :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch FROM users WHERE username = $1 AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id FROM users WHERE username = $1 AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByUsername(ctx context.Context, username string) (User, error) {
@@ -373,6 +381,7 @@ func (q *Queries) UserGetByUsername(ctx context.Context, username string) (User,
 		&i.CreatedAt,
 		&i.DeletedAt,
 		&i.QuotaEpoch,
+		&i.WeChatID,
 	)
 	return i, err
 }
@@ -382,7 +391,7 @@ INSERT INTO users (username, password_hash, display_name, email, role, status, g
                    aff_code, inviter_id, github_id, oidc_id, lark_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
         $9, $10, $11, $12, $13)
-RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch
+RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id
 `
 
 type UserInsertParams struct {
@@ -443,6 +452,7 @@ func (q *Queries) UserInsert(ctx context.Context, arg UserInsertParams) (User, e
 		&i.CreatedAt,
 		&i.DeletedAt,
 		&i.QuotaEpoch,
+		&i.WeChatID,
 	)
 	return i, err
 }
@@ -501,7 +511,7 @@ func (q *Queries) UserLinkOIDC(ctx context.Context, arg UserLinkOIDCParams) erro
 }
 
 const userList = `-- name: UserList :many
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch FROM users
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id FROM users
 WHERE deleted_at IS NULL
   AND ($1::text = ''
        OR id::text = $1
@@ -552,6 +562,7 @@ func (q *Queries) UserList(ctx context.Context, arg UserListParams) ([]User, err
 			&i.CreatedAt,
 			&i.DeletedAt,
 			&i.QuotaEpoch,
+			&i.WeChatID,
 		); err != nil {
 			return nil, err
 		}
@@ -564,7 +575,7 @@ func (q *Queries) UserList(ctx context.Context, arg UserListParams) ([]User, err
 }
 
 const userListAll = `-- name: UserListAll :many
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch FROM users ORDER BY id
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id FROM users ORDER BY id
 `
 
 // Every user, for the in-memory state the relay reads (status, role, group).
@@ -600,6 +611,7 @@ func (q *Queries) UserListAll(ctx context.Context) ([]User, error) {
 			&i.CreatedAt,
 			&i.DeletedAt,
 			&i.QuotaEpoch,
+			&i.WeChatID,
 		); err != nil {
 			return nil, err
 		}
@@ -700,7 +712,7 @@ func (q *Queries) UserSetPassword(ctx context.Context, arg UserSetPasswordParams
 }
 
 const userSetRole = `-- name: UserSetRole :one
-UPDATE users SET role = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch
+UPDATE users SET role = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id
 `
 
 type UserSetRoleParams struct {
@@ -734,12 +746,13 @@ func (q *Queries) UserSetRole(ctx context.Context, arg UserSetRoleParams) (User,
 		&i.CreatedAt,
 		&i.DeletedAt,
 		&i.QuotaEpoch,
+		&i.WeChatID,
 	)
 	return i, err
 }
 
 const userSetStatus = `-- name: UserSetStatus :one
-UPDATE users SET status = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch
+UPDATE users SET status = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id
 `
 
 type UserSetStatusParams struct {
@@ -773,6 +786,7 @@ func (q *Queries) UserSetStatus(ctx context.Context, arg UserSetStatusParams) (U
 		&i.CreatedAt,
 		&i.DeletedAt,
 		&i.QuotaEpoch,
+		&i.WeChatID,
 	)
 	return i, err
 }
@@ -799,7 +813,7 @@ UPDATE users SET username = $1, display_name = $2, email = $3,
                  group_name = $4, quota = $5, role = $6, status = $7,
                  quota_epoch = CASE WHEN quota <> $5 THEN quota_epoch + 1 ELSE quota_epoch END
 WHERE id = $8 AND deleted_at IS NULL
-RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch
+RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id
 `
 
 type UserUpdateParams struct {
@@ -851,6 +865,7 @@ func (q *Queries) UserUpdate(ctx context.Context, arg UserUpdateParams) (User, e
 		&i.CreatedAt,
 		&i.DeletedAt,
 		&i.QuotaEpoch,
+		&i.WeChatID,
 	)
 	return i, err
 }
@@ -858,7 +873,7 @@ func (q *Queries) UserUpdate(ctx context.Context, arg UserUpdateParams) (User, e
 const userUpdateSelf = `-- name: UserUpdateSelf :one
 UPDATE users SET display_name = $1, email = $2
 WHERE id = $3 AND deleted_at IS NULL
-RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch
+RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id
 `
 
 type UserUpdateSelfParams struct {
@@ -894,6 +909,7 @@ func (q *Queries) UserUpdateSelf(ctx context.Context, arg UserUpdateSelfParams) 
 		&i.CreatedAt,
 		&i.DeletedAt,
 		&i.QuotaEpoch,
+		&i.WeChatID,
 	)
 	return i, err
 }

@@ -548,7 +548,7 @@ func TestRelayTimeoutBoundsTheWholeRequest(t *testing.T) {
 	for range 3 {
 		b.channel(slow.URL, channelOpts{})
 	}
-	srv := httptest.NewServer(NewServer(b.st, b.meter, NewClient(), b.meter.log, Config{Timeout: time.Second}))
+	srv := httptest.NewServer(NewServer(b.st, b.meter, NewClient(nil), b.meter.log, Config{Timeout: time.Second}))
 	defer srv.Close()
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/chat/completions", strings.NewReader(chatBody))
 	req.Header.Set("Authorization", "Bearer "+b.token(tokenOpts{}))

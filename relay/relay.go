@@ -125,6 +125,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode 
 			bill = s.billFor(opts, ch, p, group)
 		}
 		out := s.attempt(ctx, w, r, rid, ch, p, bill.outputLimit(p, opts, ch, ticket.Granted), bill.model)
+		s.recordOutcome(ch, out, r.Context().Err() != nil) // ENABLE_METRIC's success rate
 		if out.served {
 			settle.Served = true
 			settle.ChannelID = ch.ID

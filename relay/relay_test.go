@@ -58,7 +58,7 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	b.meter = meter
-	srv := NewServer(st, b.meter, NewClient(), log, Config{MaxBodyBytes: 1 << 20})
+	srv := NewServer(st, b.meter, NewClient(nil), log, Config{MaxBodyBytes: 1 << 20})
 	b.srv = httptest.NewServer(srv)
 	t.Cleanup(func() {
 		b.srv.Close()

@@ -123,7 +123,7 @@ func TestSlowBodyTimesOut(t *testing.T) {
 	up := newUpstream(t, okChat)
 	b.channel(up.URL, channelOpts{})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(NewServer(b.st, b.meter, NewClient(), log, Config{BodyReadTimeout: 300 * time.Millisecond}))
+	srv := httptest.NewServer(NewServer(b.st, b.meter, NewClient(nil), log, Config{BodyReadTimeout: 300 * time.Millisecond}))
 	t.Cleanup(srv.Close)
 
 	conn, err := net.Dial("tcp", srv.Listener.Addr().String())

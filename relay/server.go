@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -30,6 +31,7 @@ import (
 	_ "oneapi/relay/adaptor/gemini"    // registers Google Gemini
 	_ "oneapi/relay/adaptor/openai"    // registers the OpenAI-compatible channel types
 	"oneapi/state"
+	"oneapi/successrate"
 )
 
 // Config holds the relay's start-up settings; runtime ones live in state.Options.
@@ -44,6 +46,10 @@ type Config struct {
 	// (slowloris); 0 = two minutes, room for a large audio upload on a
 	// slow link.
 	BodyReadTimeout time.Duration
+	// SuccessRate, when set (ENABLE_METRIC), counts each upstream attempt's
+	// outcome per channel and disables a channel whose recent success rate
+	// falls under its threshold.
+	SuccessRate *successrate.Tracker
 }
 
 // Server is the /v1 handler.
@@ -75,9 +81,15 @@ func NewServer(st *state.State, meter *Meter, client *http.Client, log *slog.Log
 
 // NewTransport is the one upstream transport: many idle connections per host
 // (the default 2 would make every burst dial), bounded dial and header waits.
-func NewTransport() *http.Transport {
+// proxy (RELAY_PROXY) carries every upstream call when set; nil follows
+// HTTPS_PROXY and the like.
+func NewTransport(proxy *url.URL) *http.Transport {
+	proxyFunc := http.ProxyFromEnvironment
+	if proxy != nil {
+		proxyFunc = http.ProxyURL(proxy)
+	}
 	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
+		Proxy:                 proxyFunc,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          1024,
@@ -94,8 +106,8 @@ func NewTransport() *http.Transport {
 // wherever a misconfigured or hostile upstream points, internal addresses
 // included, and with it the key: Go drops Authorization on a redirect to
 // another host, but not Azure's api-key header.
-func NewClient() *http.Client {
-	return &http.Client{Transport: NewTransport(), CheckRedirect: refuseRedirect}
+func NewClient(proxy *url.URL) *http.Client {
+	return &http.Client{Transport: NewTransport(proxy), CheckRedirect: refuseRedirect}
 }
 
 // errRedirect is what a redirecting upstream fails with (a retryable

@@ -54,8 +54,11 @@ func (a *Adaptor) NewRequest(ctx context.Context, ch *adaptor.Channel, req *adap
 	)
 	switch req.Mode {
 	case adaptor.ModeChat:
-		body, err = chatRequestBody(req.Body)
-		method = "generateContent"
+		var cr *generateContentRequest
+		if cr, err = chatRequestBody(req.Body); cr != nil {
+			cr.SafetySettings = safetySettings()
+		}
+		body, method = cr, "generateContent"
 		if req.Stream {
 			method = "streamGenerateContent"
 		}
@@ -116,7 +119,7 @@ func requestURL(ch *adaptor.Channel, model, method string, stream bool) (string,
 	if !endsInVersion(prefix) {
 		version := strings.Trim(strings.TrimSpace(ch.Config["api_version"]), "/")
 		if version == "" {
-			version = DefaultAPIVersion
+			version = defaultVersion()
 		}
 		prefix += "/" + version
 	}

@@ -14,6 +14,7 @@ type generateContentRequest struct {
 	Tools             []tool            `json:"tools,omitempty"`
 	ToolConfig        *toolConfig       `json:"toolConfig,omitempty"`
 	GenerationConfig  *generationConfig `json:"generationConfig,omitempty"`
+	SafetySettings    []safetySetting   `json:"safetySettings,omitempty"` // GEMINI_SAFETY_SETTING
 }
 
 // content is one turn: role "user" or "model" (none for systemInstruction).
