@@ -181,7 +181,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		Meter:      meter,
 		// A reservation is abandoned once it is older than the longest a
 		// request may run.
-		StaleReservationAfter:  max(cfg.RelayTimeout, 10*time.Minute) + time.Minute,
+		NodeDeadAfter:          relay.NodeDeadAfter,
 		NodeID:                 node,
 		ChannelTestFrequency:   cfg.ChannelTestFrequency,
 		ChannelUpdateFrequency: cfg.ChannelUpdateFrequency,

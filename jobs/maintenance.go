@@ -33,11 +33,11 @@ func (w *sweepWorker) Timeout(*river.Job[ReservationSweepArgs]) time.Duration {
 
 func (w *sweepWorker) Work(ctx context.Context, job *river.Job[ReservationSweepArgs]) error {
 	r := w.r
-	staleAfter := r.d.StaleReservationAfter
-	if staleAfter <= 0 {
-		staleAfter = 11 * time.Minute
+	deadAfter := r.d.NodeDeadAfter
+	if deadAfter <= 0 {
+		deadAfter = time.Minute
 	}
-	n, err := r.d.Meter.SweepStale(ctx, staleAfter)
+	n, err := r.d.Meter.SweepStale(ctx, deadAfter)
 	if err != nil {
 		return fmt.Errorf("sweep stale reservations: %w", err)
 	}

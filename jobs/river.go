@@ -41,9 +41,9 @@ type Deps struct {
 	HTTPClient *http.Client
 	// Meter, when set, is swept of stale reservations every minute.
 	Meter Sweeper
-	// StaleReservationAfter is the age at which a reservation counts as
-	// abandoned: longer than any request may run.
-	StaleReservationAfter time.Duration
+	// NodeDeadAfter is how long a node may go without renewing its meter
+	// heartbeat before its reservations are swept (relay.NodeDeadAfter).
+	NodeDeadAfter time.Duration
 	// NodeID names this node in River (river_job.attempted_by).
 	NodeID string
 

@@ -434,7 +434,7 @@ func (f *fakeSweeper) SweepStale(_ context.Context, olderThan time.Duration) (in
 func TestSweepWorker(t *testing.T) {
 	pool := dbtest.Pool(t)
 	sw := &fakeSweeper{n: 3}
-	r := testRiver(t, pool, Deps{Meter: sw, StaleReservationAfter: 7 * time.Minute})
+	r := testRiver(t, pool, Deps{Meter: sw, NodeDeadAfter: 7 * time.Minute})
 	w := &sweepWorker{r: r}
 	if err := w.Work(context.Background(), &river.Job[ReservationSweepArgs]{JobRow: &rivertype.JobRow{}}); err != nil {
 		t.Fatal(err)

@@ -166,4 +166,66 @@ $$;
 -- +goose StatementEnd
 
 -- +goose Down
-SELECT 'irreversible: the money path migration changes functions in place';
+DROP FUNCTION quota_reserve_many;
+DROP FUNCTION quota_lease;
+
+-- The functions as 00002 and 00013 made them.
+-- +goose StatementBegin
+CREATE FUNCTION quota_reserve(p_token_id bigint, p_user_id bigint, p_quota bigint,
+                              p_node_id text, p_request_id text, p_channel_id bigint,
+                              p_model_name text, p_is_stream boolean)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    r_id bigint;
+BEGIN
+    UPDATE tokens SET remain_quota = remain_quota - p_quota
+     WHERE id = p_token_id AND (unlimited_quota OR remain_quota >= p_quota);
+    IF NOT FOUND THEN
+        RETURN -1;
+    END IF;
+    UPDATE users SET quota = quota - p_quota WHERE id = p_user_id AND quota >= p_quota;
+    IF NOT FOUND THEN
+        UPDATE tokens SET remain_quota = remain_quota + p_quota WHERE id = p_token_id;
+        RETURN -2;
+    END IF;
+    INSERT INTO reservations (node_id, user_id, token_id, channel_id, model_name, quota, is_stream, request_id)
+    VALUES (p_node_id, p_user_id, p_token_id, p_channel_id, p_model_name, p_quota, p_is_stream, p_request_id)
+    RETURNING id INTO r_id;
+    RETURN r_id;
+END
+$$;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE FUNCTION quota_lease(p_token_id bigint, p_user_id bigint, p_amount bigint,
+                            p_headroom bigint, p_node_id text)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    l_id bigint;
+BEGIN
+    UPDATE tokens SET remain_quota = remain_quota - p_amount
+     WHERE id = p_token_id AND (unlimited_quota OR remain_quota >= p_amount * p_headroom);
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    UPDATE users SET quota = quota - p_amount WHERE id = p_user_id AND quota >= p_amount * p_headroom;
+    IF NOT FOUND THEN
+        UPDATE tokens SET remain_quota = remain_quota + p_amount WHERE id = p_token_id;
+        RETURN 0;
+    END IF;
+    INSERT INTO quota_leases (node_id, token_id, user_id, amount)
+    VALUES (p_node_id, p_token_id, p_user_id, p_amount)
+    RETURNING id INTO l_id;
+    RETURN l_id;
+END
+$$;
+-- +goose StatementEnd
+
+ALTER TABLE logs DROP COLUMN upstream_model, DROP COLUMN cache_read_tokens, DROP COLUMN cache_write_tokens,
+                 DROP COLUMN reasoning_tokens, DROP COLUMN audio_tokens, DROP COLUMN image_tokens,
+                 DROP COLUMN web_search_calls, DROP COLUMN usage_counted;
+DROP TABLE meter_nodes;
+ALTER TABLE quota_leases DROP COLUMN token_epoch, DROP COLUMN user_epoch;
+ALTER TABLE reservations DROP COLUMN token_epoch, DROP COLUMN user_epoch;
+ALTER TABLE users DROP COLUMN quota_epoch;
+ALTER TABLE tokens DROP COLUMN quota_epoch;
