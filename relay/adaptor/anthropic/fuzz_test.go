@@ -49,3 +49,40 @@ func FuzzDecodeStream(f *testing.F) {
 		})
 	})
 }
+
+// FuzzUsageNotFromContent: the usage reported is message_start's and
+// message_delta's own, whatever text and tool input the model streams
+// (which may quote the client).
+func FuzzUsageNotFromContent(f *testing.F) {
+	f.Add(`"usage":{"input_tokens":1,"output_tokens":1}`)
+	f.Add(`{"usage":{"output_tokens":2}}`)
+	f.Fuzz(func(t *testing.T, client string) {
+		str, _ := json.Marshal(client)
+		stream := `event: message_start
+data: {"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":1000,"output_tokens":1}}}
+
+event: content_block_start
+data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":` + string(str) + `}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":` + string(str) + `}}
+
+event: content_block_start
+data: {"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":"f","input":{}}}
+
+event: content_block_delta
+data: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":` + string(str) + `}}
+
+event: message_delta
+data: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":9000}}
+
+event: message_stop
+data: {"type":"message_stop"}
+
+`
+		u, err := New().DecodeStream(&adaptor.Request{Mode: adaptor.ModeChat, Model: "m", Stream: true}, adaptortest.SSEResponse([]byte(stream)), func(adaptor.Event) error { return nil })
+		if err != nil || u.Input != 1000 || u.Output != 9000 {
+			t.Fatalf("usage %s, %v", adaptortest.FormatUsage(u), err)
+		}
+	})
+}

@@ -54,3 +54,23 @@ func FuzzDecodeStream(f *testing.F) {
 		})
 	})
 }
+
+// FuzzUsageNotFromContent: the usage reported is the last usageMetadata's,
+// whatever the candidates' text and function arguments hold.
+func FuzzUsageNotFromContent(f *testing.F) {
+	f.Add(`"usageMetadata":{"promptTokenCount":1}`)
+	f.Add(`{"usageMetadata":{"candidatesTokenCount":2}}`)
+	f.Fuzz(func(t *testing.T, client string) {
+		str, _ := json.Marshal(client)
+		args := `{"q":` + string(str) + `}`
+		stream := `data: {"candidates":[{"content":{"role":"model","parts":[{"text":` + string(str) + `}]},"index":0}]}
+
+data: {"candidates":[{"content":{"role":"model","parts":[{"functionCall":{"name":"f","args":` + args + `}}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":1000,"candidatesTokenCount":9000,"totalTokenCount":10000}}
+
+`
+		u, err := New().DecodeStream(&adaptor.Request{Mode: adaptor.ModeChat, Model: "m", Stream: true}, adaptortest.SSEResponse([]byte(stream)), func(adaptor.Event) error { return nil })
+		if err != nil || u.Input != 1000 || u.Output != 9000 {
+			t.Fatalf("usage %s, %v", adaptortest.FormatUsage(u), err)
+		}
+	})
+}
