@@ -44,6 +44,9 @@ func (r iteratorForLogInsertMany) Values() ([]interface{}, error) {
 		r.rows[0].IsStream,
 		r.rows[0].RequestID,
 		r.rows[0].Content,
+		r.rows[0].PromptName,
+		r.rows[0].PromptVersion,
+		r.rows[0].PromptHash,
 	}, nil
 }
 
@@ -52,5 +55,5 @@ func (r iteratorForLogInsertMany) Err() error {
 }
 
 func (q *Queries) LogInsertMany(ctx context.Context, arg []LogInsertManyParams) (int64, error) {
-	return q.db.CopyFrom(ctx, []string{"logs"}, []string{"created_at", "type", "user_id", "username", "token_id", "token_name", "channel_id", "model_name", "prompt_tokens", "completion_tokens", "quota", "elapsed_ms", "is_stream", "request_id", "content"}, &iteratorForLogInsertMany{rows: arg})
+	return q.db.CopyFrom(ctx, []string{"logs"}, []string{"created_at", "type", "user_id", "username", "token_id", "token_name", "channel_id", "model_name", "prompt_tokens", "completion_tokens", "quota", "elapsed_ms", "is_stream", "request_id", "content", "prompt_name", "prompt_version", "prompt_hash"}, &iteratorForLogInsertMany{rows: arg})
 }

@@ -42,8 +42,9 @@ WHERE c.id = d.id;
 
 -- name: LogInsertMany :copyfrom
 INSERT INTO logs (created_at, type, user_id, username, token_id, token_name, channel_id, model_name,
-                  prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15);
+                  prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content,
+                  prompt_name, prompt_version, prompt_hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18);
 
 -- name: LogRequestIDsSettled :many
 -- Which of these requests already have a consumption log row (the sweeper's).

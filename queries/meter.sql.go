@@ -173,6 +173,9 @@ type LogInsertManyParams struct {
 	IsStream         bool
 	RequestID        string
 	Content          string
+	PromptName       string
+	PromptVersion    int32
+	PromptHash       string
 }
 
 const logRequestIDsSettled = `-- name: LogRequestIDsSettled :many

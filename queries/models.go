@@ -112,6 +112,9 @@ type Log struct {
 	IsStream         bool
 	RequestID        string
 	Content          string
+	PromptName       string
+	PromptVersion    int32
+	PromptHash       string
 }
 
 type LoginFailure struct {
@@ -130,6 +133,34 @@ type Option struct {
 	Key       string
 	Value     string
 	UpdatedAt time.Time
+}
+
+type Prompt struct {
+	ID            int64
+	Name          string
+	OwnerID       *int64
+	Description   string
+	LatestVersion int32
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+type PromptLabel struct {
+	PromptID  int64
+	Label     string
+	Version   int32
+	UpdatedBy int64
+	UpdatedAt time.Time
+}
+
+type PromptVersion struct {
+	PromptID    int64
+	Version     int32
+	Content     []byte
+	ContentHash string
+	Note        string
+	CreatedBy   int64
+	CreatedAt   time.Time
 }
 
 type QuotaLease struct {
@@ -239,6 +270,8 @@ type Token struct {
 	Subnet         string
 	CreatedAt      time.Time
 	AccessedAt     *time.Time
+	Prompts        string
+	PromptsOnly    bool
 }
 
 type User struct {

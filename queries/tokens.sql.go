@@ -28,9 +28,9 @@ func (q *Queries) TokenCountForUserFiltered(ctx context.Context, arg TokenCountF
 }
 
 const tokenCreate = `-- name: TokenCreate :one
-INSERT INTO tokens (user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, models, subnet)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-RETURNING id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at
+INSERT INTO tokens (user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, models, subnet, prompts, prompts_only)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+RETURNING id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, prompts, prompts_only
 `
 
 type TokenCreateParams struct {
@@ -44,6 +44,8 @@ type TokenCreateParams struct {
 	UnlimitedQuota bool
 	Models         string
 	Subnet         string
+	Prompts        string
+	PromptsOnly    bool
 }
 
 func (q *Queries) TokenCreate(ctx context.Context, arg TokenCreateParams) (Token, error) {
@@ -58,6 +60,8 @@ func (q *Queries) TokenCreate(ctx context.Context, arg TokenCreateParams) (Token
 		arg.UnlimitedQuota,
 		arg.Models,
 		arg.Subnet,
+		arg.Prompts,
+		arg.PromptsOnly,
 	)
 	var i Token
 	err := row.Scan(
@@ -75,6 +79,8 @@ func (q *Queries) TokenCreate(ctx context.Context, arg TokenCreateParams) (Token
 		&i.Subnet,
 		&i.CreatedAt,
 		&i.AccessedAt,
+		&i.Prompts,
+		&i.PromptsOnly,
 	)
 	return i, err
 }
@@ -97,7 +103,7 @@ func (q *Queries) TokenDelete(ctx context.Context, arg TokenDeleteParams) (int64
 }
 
 const tokenGetByID = `-- name: TokenGetByID :one
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at FROM tokens WHERE id = $1
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, prompts, prompts_only FROM tokens WHERE id = $1
 `
 
 func (q *Queries) TokenGetByID(ctx context.Context, id int64) (Token, error) {
@@ -118,12 +124,14 @@ func (q *Queries) TokenGetByID(ctx context.Context, id int64) (Token, error) {
 		&i.Subnet,
 		&i.CreatedAt,
 		&i.AccessedAt,
+		&i.Prompts,
+		&i.PromptsOnly,
 	)
 	return i, err
 }
 
 const tokenGetByKeyHash = `-- name: TokenGetByKeyHash :one
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at FROM tokens WHERE key_hash = $1
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, prompts, prompts_only FROM tokens WHERE key_hash = $1
 `
 
 func (q *Queries) TokenGetByKeyHash(ctx context.Context, keyHash []byte) (Token, error) {
@@ -144,12 +152,14 @@ func (q *Queries) TokenGetByKeyHash(ctx context.Context, keyHash []byte) (Token,
 		&i.Subnet,
 		&i.CreatedAt,
 		&i.AccessedAt,
+		&i.Prompts,
+		&i.PromptsOnly,
 	)
 	return i, err
 }
 
 const tokenGetForUser = `-- name: TokenGetForUser :one
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at FROM tokens WHERE id = $1 AND user_id = $2
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, prompts, prompts_only FROM tokens WHERE id = $1 AND user_id = $2
 `
 
 type TokenGetForUserParams struct {
@@ -175,12 +185,14 @@ func (q *Queries) TokenGetForUser(ctx context.Context, arg TokenGetForUserParams
 		&i.Subnet,
 		&i.CreatedAt,
 		&i.AccessedAt,
+		&i.Prompts,
+		&i.PromptsOnly,
 	)
 	return i, err
 }
 
 const tokenGetForUserForUpdate = `-- name: TokenGetForUserForUpdate :one
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at FROM tokens WHERE id = $1 AND user_id = $2 FOR UPDATE
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, prompts, prompts_only FROM tokens WHERE id = $1 AND user_id = $2 FOR UPDATE
 `
 
 type TokenGetForUserForUpdateParams struct {
@@ -208,12 +220,14 @@ func (q *Queries) TokenGetForUserForUpdate(ctx context.Context, arg TokenGetForU
 		&i.Subnet,
 		&i.CreatedAt,
 		&i.AccessedAt,
+		&i.Prompts,
+		&i.PromptsOnly,
 	)
 	return i, err
 }
 
 const tokenListAll = `-- name: TokenListAll :many
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at FROM tokens ORDER BY id
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, prompts, prompts_only FROM tokens ORDER BY id
 `
 
 // Every token, for the in-memory auth state (hash only, never a key).
@@ -241,6 +255,8 @@ func (q *Queries) TokenListAll(ctx context.Context) ([]Token, error) {
 			&i.Subnet,
 			&i.CreatedAt,
 			&i.AccessedAt,
+			&i.Prompts,
+			&i.PromptsOnly,
 		); err != nil {
 			return nil, err
 		}
@@ -253,7 +269,7 @@ func (q *Queries) TokenListAll(ctx context.Context) ([]Token, error) {
 }
 
 const tokenListForUser = `-- name: TokenListForUser :many
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at FROM tokens WHERE user_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, prompts, prompts_only FROM tokens WHERE user_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3
 `
 
 type TokenListForUserParams struct {
@@ -286,6 +302,8 @@ func (q *Queries) TokenListForUser(ctx context.Context, arg TokenListForUserPara
 			&i.Subnet,
 			&i.CreatedAt,
 			&i.AccessedAt,
+			&i.Prompts,
+			&i.PromptsOnly,
 		); err != nil {
 			return nil, err
 		}
@@ -298,7 +316,7 @@ func (q *Queries) TokenListForUser(ctx context.Context, arg TokenListForUserPara
 }
 
 const tokenListForUserFiltered = `-- name: TokenListForUserFiltered :many
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at FROM tokens
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, prompts, prompts_only FROM tokens
 WHERE user_id = $1 AND ($2::text = '' OR name ILIKE '%' || $2 || '%')
 ORDER BY id DESC
 LIMIT $4 OFFSET $3
@@ -342,6 +360,8 @@ func (q *Queries) TokenListForUserFiltered(ctx context.Context, arg TokenListFor
 			&i.Subnet,
 			&i.CreatedAt,
 			&i.AccessedAt,
+			&i.Prompts,
+			&i.PromptsOnly,
 		); err != nil {
 			return nil, err
 		}
@@ -354,7 +374,7 @@ func (q *Queries) TokenListForUserFiltered(ctx context.Context, arg TokenListFor
 }
 
 const tokenSearchForUser = `-- name: TokenSearchForUser :many
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at FROM tokens WHERE user_id = $1 AND name ILIKE '%' || $2::text || '%' ORDER BY id DESC LIMIT 100
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, prompts, prompts_only FROM tokens WHERE user_id = $1 AND name ILIKE '%' || $2::text || '%' ORDER BY id DESC LIMIT 100
 `
 
 type TokenSearchForUserParams struct {
@@ -386,6 +406,8 @@ func (q *Queries) TokenSearchForUser(ctx context.Context, arg TokenSearchForUser
 			&i.Subnet,
 			&i.CreatedAt,
 			&i.AccessedAt,
+			&i.Prompts,
+			&i.PromptsOnly,
 		); err != nil {
 			return nil, err
 		}
@@ -398,9 +420,10 @@ func (q *Queries) TokenSearchForUser(ctx context.Context, arg TokenSearchForUser
 }
 
 const tokenUpdate = `-- name: TokenUpdate :one
-UPDATE tokens SET name = $3, status = $4, expires_at = $5, remain_quota = $6, unlimited_quota = $7, models = $8, subnet = $9
+UPDATE tokens SET name = $3, status = $4, expires_at = $5, remain_quota = $6, unlimited_quota = $7, models = $8, subnet = $9,
+                  prompts = $10, prompts_only = $11
 WHERE id = $1 AND user_id = $2
-RETURNING id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at
+RETURNING id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, prompts, prompts_only
 `
 
 type TokenUpdateParams struct {
@@ -413,6 +436,8 @@ type TokenUpdateParams struct {
 	UnlimitedQuota bool
 	Models         string
 	Subnet         string
+	Prompts        string
+	PromptsOnly    bool
 }
 
 func (q *Queries) TokenUpdate(ctx context.Context, arg TokenUpdateParams) (Token, error) {
@@ -426,6 +451,8 @@ func (q *Queries) TokenUpdate(ctx context.Context, arg TokenUpdateParams) (Token
 		arg.UnlimitedQuota,
 		arg.Models,
 		arg.Subnet,
+		arg.Prompts,
+		arg.PromptsOnly,
 	)
 	var i Token
 	err := row.Scan(
@@ -443,6 +470,8 @@ func (q *Queries) TokenUpdate(ctx context.Context, arg TokenUpdateParams) (Token
 		&i.Subnet,
 		&i.CreatedAt,
 		&i.AccessedAt,
+		&i.Prompts,
+		&i.PromptsOnly,
 	)
 	return i, err
 }
