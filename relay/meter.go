@@ -63,6 +63,10 @@ type Settlement struct {
 	Stream     bool
 	RequestID  string
 	Content    string // note for the log row, e.g. "unpriced model"
+	// The stored prompt the request used, if any (prompt.go).
+	PromptName    string
+	PromptVersion int
+	PromptHash    string
 	// Served is false when no upstream answered: the reservation is refunded
 	// and no log row or request is counted.
 	Served bool
@@ -666,6 +670,7 @@ func logRow(s Settlement) queries.LogInsertManyParams {
 		TokenID: s.TokenID, TokenName: s.TokenName, ChannelID: s.ChannelID, ModelName: s.Model,
 		PromptTokens: int32(s.Prompt), CompletionTokens: int32(s.Completion), Quota: s.Quota,
 		ElapsedMs: int32(s.Elapsed.Milliseconds()), IsStream: s.Stream, RequestID: s.RequestID, Content: s.Content,
+		PromptName: s.PromptName, PromptVersion: int32(s.PromptVersion), PromptHash: s.PromptHash,
 	}
 }
 

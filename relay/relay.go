@@ -31,6 +31,11 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode 
 		writeError(w, rid, aerr)
 		return
 	}
+	body, pu, aerr := s.applyPrompt(r, c, mode, body) // stored prompts: prompt.go
+	if aerr != nil {
+		writeError(w, rid, aerr)
+		return
+	}
 	p, aerr := parseRequest(mode, body, r.Header.Get("Content-Type"))
 	if aerr != nil {
 		writeError(w, rid, aerr)
@@ -90,6 +95,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode 
 	settle := Settlement{
 		Ticket: ticket, Reserved: estimate, UserID: c.user.ID, Username: c.user.Username,
 		TokenID: c.token.ID, TokenName: c.token.Name, Model: p.model, Stream: p.stream, RequestID: rid,
+		PromptName: pu.Name, PromptVersion: pu.Version, PromptHash: pu.Hash,
 	}
 	if !priced {
 		settle.Content = fmt.Sprintf("model has no price: billed at the default ratio %g", modelRatio)
