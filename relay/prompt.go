@@ -11,7 +11,6 @@ import (
 
 	"oneapi/prompt"
 	"oneapi/relay/adaptor"
-	"oneapi/state"
 )
 
 // Stored prompts on the request path. A request names one
@@ -105,7 +104,7 @@ func (s *Server) applyPrompt(r *http.Request, c *caller, mode adaptor.Mode, body
 	}
 	pv, err := p.Resolve(ref.version)
 	if err != nil {
-		var re *state.PromptRefError
+		var re *prompt.RefError
 		if errors.As(err, &re) {
 			return nil, promptUse{}, &apiError{http.StatusNotFound, "invalid_request_error", "prompt_version_not_found", re.Msg}
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -41,38 +40,16 @@ func (p *Prompt) UsableBy(userID int64) bool {
 	return p.OwnerID == 0 || p.OwnerID == userID
 }
 
-// PromptRefError is a version or label a prompt does not have.
-type PromptRefError struct{ Msg string }
-
-func (e *PromptRefError) Error() string { return e.Msg }
-
-// Resolve picks the version ref names: "" is the production label when set,
-// else the latest version; "latest" the latest; a number that version; any
-// other word a label.
+// Resolve picks the version ref names (see prompt.Resolve) among the
+// compiled ones.
 func (p *Prompt) Resolve(ref string) (*PromptVersion, error) {
-	n := p.Latest
-	switch {
-	case ref == "":
-		if v, ok := p.Labels[prompt.LabelProduction]; ok {
-			n = v
-		}
-	case ref == prompt.LabelLatest:
-	case ref[0] >= '0' && ref[0] <= '9':
-		v, err := strconv.Atoi(ref)
-		if err != nil || v < 1 {
-			return nil, &PromptRefError{fmt.Sprintf("The prompt `%s` has no version %q.", p.Name, ref)}
-		}
-		n = v
-	default:
-		v, ok := p.Labels[ref]
-		if !ok {
-			return nil, &PromptRefError{fmt.Sprintf("The prompt `%s` has no label `%s`.", p.Name, ref)}
-		}
-		n = v
+	n, err := prompt.Resolve(p.Name, ref, p.Latest, p.Labels)
+	if err != nil {
+		return nil, err
 	}
 	pv := p.Versions[n]
 	if pv == nil {
-		return nil, &PromptRefError{fmt.Sprintf("The prompt `%s` has no version %d.", p.Name, n)}
+		return nil, &prompt.RefError{Msg: fmt.Sprintf("The prompt `%s` has no version %d.", p.Name, n)}
 	}
 	return pv, nil
 }

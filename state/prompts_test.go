@@ -84,9 +84,9 @@ func TestPromptResolution(t *testing.T) {
 		}
 	}
 	for _, ref := range []string{"4", "0", "staging", "2x"} {
-		var re *PromptRefError
+		var re *prompt.RefError
 		if _, err := resolve(ref); !errors.As(err, &re) {
-			t.Errorf("Resolve(%q) = %v, want a PromptRefError", ref, err)
+			t.Errorf("Resolve(%q) = %v, want a RefError", ref, err)
 		}
 	}
 
