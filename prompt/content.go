@@ -396,21 +396,46 @@ func Hash(encoded []byte) string {
 
 // Decode reads a stored or submitted encoding and normalizes it.
 func Decode(b []byte) (Content, error) {
-	var c Content
-	if err := json.Unmarshal(b, &c); err != nil {
-		return c, decodeError(err)
+	var top struct {
+		Messages   json.RawMessage `json:"messages"`
+		Variables  json.RawMessage `json:"variables"`
+		Parameters json.RawMessage `json:"parameters"`
 	}
-	return c, c.Normalize()
+	if err := json.Unmarshal(b, &top); err != nil {
+		return Content{}, contentErr("", "a version is a JSON object with messages, variables and parameters")
+	}
+	return FromJSON(top.Messages, top.Variables, top.Parameters)
 }
 
-// decodeError turns a decoding failure inside messages or variables into a
-// ContentError naming the field.
-func decodeError(err error) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return contentErr(te.Field, "has the wrong type (%s)", te.Value)
+// FromJSON decodes the three parts of a version as a request body carries
+// them, each failure naming its element ("messages[2]: role is required"),
+// and normalizes the result.
+func FromJSON(messages, variables, parameters json.RawMessage) (Content, error) {
+	var c Content
+	var raws []json.RawMessage
+	if !isNull(messages) && json.Unmarshal(messages, &raws) != nil {
+		return c, contentErr("messages", `must be an array of {"role", "content"}`)
 	}
-	return contentErr("", "%v", err)
+	c.Messages = make([]Message, len(raws))
+	for i, r := range raws {
+		if err := json.Unmarshal(r, &c.Messages[i]); err != nil {
+			return c, contentErr(fmt.Sprintf("messages[%d]", i), "%v", err)
+		}
+	}
+	raws = nil
+	if !isNull(variables) && json.Unmarshal(variables, &raws) != nil {
+		return c, contentErr("variables", `must be an array of {"name", "type", "required", "default"}`)
+	}
+	c.Variables = make([]Variable, len(raws))
+	for i, r := range raws {
+		if err := json.Unmarshal(r, &c.Variables[i]); err != nil {
+			return c, contentErr(fmt.Sprintf("variables[%d]", i), "%v", err)
+		}
+	}
+	if !isNull(parameters) && json.Unmarshal(parameters, &c.Parameters) != nil {
+		return c, contentErr("parameters", "must be an object of parameter name to value")
+	}
+	return c, c.Normalize()
 }
 
 var varNameRe = regexp.MustCompile(`^[\p{L}_][\p{L}\p{N}_]*$`)
