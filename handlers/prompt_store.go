@@ -111,8 +111,8 @@ func (in promptContentInput) content() (prompt.Content, []byte, error) {
 // promptCreateInput is a new prompt: its first version, and who owns it.
 type promptCreateInput struct {
 	promptContentInput
-	Name        string  `json:"name"`
-	Description string  `json:"description"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
 	// OwnerID (admins only): 0 shared, else that user's. Absent: shared
 	// when an admin creates it, the creator's own otherwise.
 	OwnerID *int64 `json:"owner_id"`
