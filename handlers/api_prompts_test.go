@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -292,5 +294,32 @@ func TestAPIPromptExportImport(t *testing.T) {
 	bad := strings.Replace(string(all), `"v3"`, `"{{#if x}}"`, 1)
 	if code, r, _ := apiCall(t, dst, http.MethodPost, "/api/prompt/import", bad, dstRoot); code != http.StatusUnprocessableEntity || !strings.Contains(r.Message, "version 3") {
 		t.Errorf("bad content = %d %q", code, r.Message)
+	}
+}
+
+// TestAPITokenPromptLimits: /api/token/ and the token form carry a token's
+// prompt list and "prompts only", and the relay's memory has them at once.
+func TestAPITokenPromptLimits(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	_, user := apiTestUser(t, a, "alice", roleUser)
+	var tok apiToken
+	mustAPI(t, a, http.MethodPost, "/api/token/", `{"name":"front-end","unlimited_quota":true,"prompts":" support , faq,support","prompts_only":true}`, user, &tok)
+	if tok.Prompts != "support,faq" || !tok.PromptsOnly {
+		t.Fatalf("created = %+v", tok)
+	}
+	st, err := a.state.TokenByID(context.Background(), tok.ID)
+	if err != nil || !st.PromptsOnly || !st.Prompts["faq"] || len(st.Prompts) != 2 {
+		t.Fatalf("state = %+v, %v", st, err)
+	}
+	mustAPI(t, a, http.MethodPut, "/api/token/", fmt.Sprintf(`{"id":%d,"prompts_only":false}`, tok.ID), user, &tok)
+	if tok.Prompts != "support,faq" || tok.PromptsOnly {
+		t.Errorf("a PUT naming one field keeps the other: %+v", tok)
+	}
+	if st, _ := a.state.TokenByID(context.Background(), tok.ID); st.PromptsOnly {
+		t.Error("state kept prompts_only")
+	}
+	if code, r, _ := apiCall(t, a, http.MethodPut, "/api/token/", fmt.Sprintf(`{"id":%d,"prompts":"a b"}`, tok.ID), user); code != http.StatusUnprocessableEntity || !strings.Contains(r.Message, "prompts") {
+		t.Errorf("a bad prompt name = %d %q", code, r.Message)
 	}
 }
