@@ -52,8 +52,9 @@ var (
 	labelRe = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 )
 
-// reservedNames are path segments of the management API under /api/prompt/.
-var reservedNames = map[string]bool{"export": true, "import": true, "preview": true, "new": true}
+// reservedNames are path segments beside prompt names under /api/prompt/
+// and /prompts/.
+var reservedNames = map[string]bool{"export": true, "import": true, "preview": true, "new": true, "editor": true}
 
 // CheckName says what is wrong with a prompt name, or nil.
 func CheckName(s string) error {

@@ -558,3 +558,27 @@ func imageValue(raw json.RawMessage) (ImageURL, error) {
 	}
 	return img, nil
 }
+
+// Preview fills the messages in for a person to read, never failing: a
+// variable with no value shows as {{name}} (its default when it has one),
+// values are plain strings (an image's is its URL), unknown ones are
+// ignored. The console's live preview and playground use it.
+func (t *Template) Preview(vals map[string]string) []Message {
+	rv := make([]value, len(t.vars))
+	for i, v := range t.vars {
+		s, ok := vals[v.Name]
+		switch {
+		case ok && s != "":
+		case v.Default != nil:
+			s = *v.Default
+		case v.Required:
+			s = "{{" + v.Name + "}}"
+		}
+		rv[i] = value{text: s, img: ImageURL{URL: s}}
+	}
+	out := make([]Message, len(t.msgs))
+	for i := range t.msgs {
+		out[i] = t.msgs[i].fill(rv)
+	}
+	return out
+}

@@ -371,3 +371,18 @@ func TestDiff(t *testing.T) {
 		t.Errorf("diff (-want +got):\n%s", diff)
 	}
 }
+
+func TestPreviewNeverFails(t *testing.T) {
+	tpl := compile(t, `{"messages":[{"role":"user","content":"Hi {{name}}, {{tone}} {{photo}}"}],
+		"variables":[{"name":"name"},{"name":"tone","default":"kindly"},{"name":"photo","type":"image"}]}`)
+	msgs := tpl.Preview(map[string]string{"zzz": "ignored"})
+	b, _ := json.Marshal(msgs)
+	want := `[{"role":"user","content":[{"type":"text","text":"Hi {{name}}, kindly "},{"type":"image_url","image_url":{"url":"{{photo}}"}}]}]`
+	if string(b) != want {
+		t.Errorf("got  %s\nwant %s", b, want)
+	}
+	msgs = tpl.Preview(map[string]string{"name": "{{tone}}", "photo": "https://x/y.png"})
+	if msgs[0].Parts[0].Text != "Hi {{tone}}, kindly " || msgs[0].Parts[1].ImageURL.URL != "https://x/y.png" {
+		t.Errorf("preview = %+v", msgs)
+	}
+}
