@@ -196,6 +196,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		WebRateLimit:    cfg.GlobalWebRateLimit,
 		Jobs:            riverJobs,
 		Balances:        riverJobs,
+		Relay:           relaySrv,
 	}
 	if cfg.NodeType == "slave" {
 		// As One API: a slave with FRONTEND_BASE_URL leaves its console to

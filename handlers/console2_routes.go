@@ -49,6 +49,21 @@ func (h *Handler) resourceRoutes(e *echo.Echo, api *echo.Group) {
 
 	web.GET("/logs", h.logList, h.requireUser)
 
+	web.GET("/prompts", h.promptList, h.requireUser)
+	web.GET("/prompts/new", h.promptNew, h.requireUser)
+	web.POST("/prompts", h.promptCreate, h.requireUser)
+	web.POST("/prompts/editor", h.promptEditorRefresh, h.requireUser)
+	web.POST("/prompts/preview", h.promptPreview, h.requireUser)
+	web.POST("/prompts/import", h.promptImport, h.requireUser)
+	web.GET("/prompts/:name", h.promptShow, h.requireUser)
+	web.GET("/prompts/:name/edit", h.promptEdit, h.requireUser)
+	web.POST("/prompts/:name/versions", h.promptVersionCreate, h.requireUser)
+	web.GET("/prompts/:name/diff", h.promptDiff, h.requireUser)
+	web.POST("/prompts/:name/labels", h.promptLabelMove, h.requireUser)
+	web.POST("/prompts/:name/delete", h.promptDelete, h.requireUser)
+	web.GET("/prompts/:name/playground", h.promptPlayground, h.requireUser)
+	web.POST("/prompts/:name/playground", h.promptPlaygroundRun, h.requireUser)
+
 	// One API's collection paths end in a slash; scripts often drop it.
 	collection := func(method, path string, fn echo.HandlerFunc, guard echo.MiddlewareFunc) {
 		api.Add(method, path, fn, guard)

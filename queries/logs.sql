@@ -135,3 +135,7 @@ WHERE user_id = @user_id
        OR content ILIKE '%' || replace(replace(replace(@keyword, '\', '\\'), '%', '\%'), '_', '\_') || '%')
 ORDER BY id DESC
 LIMIT @lim;
+
+-- name: LogConsumeByRequestID :one
+-- The bill of one request, once settled (the console's playground shows it).
+SELECT prompt_tokens, completion_tokens, quota FROM logs WHERE request_id = @request_id AND type = 2 ORDER BY id DESC LIMIT 1;

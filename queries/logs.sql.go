@@ -10,6 +10,24 @@ import (
 	"time"
 )
 
+const logConsumeByRequestID = `-- name: LogConsumeByRequestID :one
+SELECT prompt_tokens, completion_tokens, quota FROM logs WHERE request_id = $1 AND type = 2 ORDER BY id DESC LIMIT 1
+`
+
+type LogConsumeByRequestIDRow struct {
+	PromptTokens     int32
+	CompletionTokens int32
+	Quota            int64
+}
+
+// The bill of one request, once settled (the console's playground shows it).
+func (q *Queries) LogConsumeByRequestID(ctx context.Context, requestID string) (LogConsumeByRequestIDRow, error) {
+	row := q.db.QueryRow(ctx, logConsumeByRequestID, requestID)
+	var i LogConsumeByRequestIDRow
+	err := row.Scan(&i.PromptTokens, &i.CompletionTokens, &i.Quota)
+	return i, err
+}
+
 const logDeleteBefore = `-- name: LogDeleteBefore :execrows
 DELETE FROM logs
 WHERE id IN (SELECT id FROM logs WHERE created_at < $1::timestamptz ORDER BY id LIMIT $2)
