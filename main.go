@@ -219,6 +219,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		Jobs:            riverJobs,
 		Balances:        riverJobs,
 		UpstreamClient:  upstream,
+		Relay:           relaySrv,
 	}
 	if cfg.NodeType == "slave" {
 		// As One API: a slave with FRONTEND_BASE_URL leaves its console to

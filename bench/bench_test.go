@@ -61,8 +61,8 @@ func TestPercentile(t *testing.T) {
 }
 
 func TestParseScenarios(t *testing.T) {
-	s, err := parseScenarios("chat:16, stream:128")
-	if err != nil || len(s) != 2 || s[0].stream || s[0].conc != 16 || !s[1].stream || s[1].conc != 128 {
+	s, err := parseScenarios("chat:16, stream:128, chat-prompt:16")
+	if err != nil || len(s) != 3 || s[0].stream || s[0].conc != 16 || !s[1].stream || s[1].conc != 128 || !s[2].prompt || s[2].stream {
 		t.Fatalf("got %+v, %v", s, err)
 	}
 	for _, bad := range []string{"", "chat", "chat:0", "foo:1", "stream:x"} {

@@ -339,6 +339,17 @@ func (g *gateway) provision(mockBase string) error {
 		tok.Key = "sk-" + tok.Key
 	}
 	g.key = tok.Key
+	return g.provisionPrompt()
+}
+
+// provisionPrompt stores benchPrompt (once: a second run finds it).
+func (g *gateway) provisionPrompt() error {
+	if _, err := g.api(http.MethodGet, "/api/prompt/"+benchPrompt, nil); err == nil {
+		return nil
+	}
+	if _, err := g.api(http.MethodPost, "/api/prompt/", benchPromptVersion); err != nil {
+		return fmt.Errorf("create prompt: %w", err)
+	}
 	return nil
 }
 

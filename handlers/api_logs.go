@@ -31,6 +31,10 @@ type apiLog struct {
 	ElapsedTime       int64  `json:"elapsed_time"`
 	IsStream          bool   `json:"is_stream"`
 	SystemPromptReset bool   `json:"system_prompt_reset"`
+	// The stored prompt that served the request ("" and 0: none).
+	PromptName    string `json:"prompt_name"`
+	PromptVersion int32  `json:"prompt_version"`
+	PromptHash    string `json:"prompt_hash"`
 }
 
 func toAPILogs(rows []queries.Log, admin bool) []apiLog {
@@ -41,6 +45,7 @@ func toAPILogs(rows []queries.Log, admin bool) []apiLog {
 			Username: r.Username, TokenName: r.TokenName, ModelName: r.ModelName, Quota: r.Quota,
 			PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens, RequestID: r.RequestID,
 			ElapsedTime: int64(r.ElapsedMs), IsStream: r.IsStream,
+			PromptName: r.PromptName, PromptVersion: r.PromptVersion, PromptHash: r.PromptHash,
 		}
 		if admin {
 			l.ChannelID = r.ChannelID
@@ -59,6 +64,8 @@ func apiLogFilter(c echo.Context, admin bool) (logFilter, error) {
 	f := logFilter{
 		TokenName: strings.TrimSpace(c.QueryParam("token_name")),
 		ModelName: strings.TrimSpace(c.QueryParam("model_name")),
+		// Not One API's: the stored prompt a request used.
+		PromptName: strings.TrimSpace(c.QueryParam("prompt_name")),
 	}
 	num := func(name string) (int64, error) {
 		s := strings.TrimSpace(c.QueryParam(name))

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"oneapi/keys"
+	"oneapi/prompt"
 	"oneapi/queries"
 	"oneapi/state"
 )
@@ -47,6 +48,10 @@ type apiToken struct {
 	UsedQuota      int64  `json:"used_quota"`
 	Models         string `json:"models"` // "": every model
 	Subnet         string `json:"subnet"` // "": every address
+	// Prompts limits the stored prompts the token may use ("": any);
+	// PromptsOnly refuses requests that name none.
+	Prompts     string `json:"prompts"`
+	PromptsOnly bool   `json:"prompts_only"`
 }
 
 func toAPIToken(r queries.Token, now time.Time) apiToken {
@@ -54,7 +59,7 @@ func toAPIToken(r queries.Token, now time.Time) apiToken {
 		ID: r.ID, UserID: r.UserID, Key: r.KeyPrefix, Status: tokenStatus(r, now), Name: r.Name,
 		CreatedTime: r.CreatedAt.Unix(), AccessedTime: unixOrZero(r.AccessedAt), ExpiredTime: expiredTime(r.ExpiresAt),
 		RemainQuota: r.RemainQuota, UnlimitedQuota: r.UnlimitedQuota, UsedQuota: r.UsedQuota,
-		Models: r.Models, Subnet: r.Subnet,
+		Models: r.Models, Subnet: r.Subnet, Prompts: r.Prompts, PromptsOnly: r.PromptsOnly,
 	}
 }
 
@@ -103,6 +108,8 @@ type tokenInput struct {
 	UnlimitedQuota bool   `json:"unlimited_quota"`
 	Models         string `json:"models"`
 	Subnet         string `json:"subnet"`
+	Prompts        string `json:"prompts"`
+	PromptsOnly    bool   `json:"prompts_only"`
 }
 
 // tokenInputFrom fills an input with a stored token, so that a PUT decoded
@@ -111,6 +118,7 @@ func tokenInputFrom(r queries.Token) tokenInput {
 	return tokenInput{
 		ID: r.ID, Name: r.Name, ExpiredTime: expiredTime(r.ExpiresAt),
 		UnlimitedQuota: r.UnlimitedQuota, Models: r.Models, Subnet: r.Subnet,
+		Prompts: r.Prompts, PromptsOnly: r.PromptsOnly,
 	}
 }
 
@@ -146,6 +154,13 @@ func (in *tokenInput) validate() (*time.Time, error) {
 		}
 	}
 	in.Subnet = strings.Join(subnets, ",")
+	names := splitCommaList(in.Prompts)
+	for _, n := range names {
+		if err := prompt.CheckName(n); err != nil {
+			return nil, invalidField("prompts", "prompts: %q is not a prompt name", n)
+		}
+	}
+	in.Prompts = strings.Join(names, ",")
 	return expires, nil
 }
 
@@ -236,7 +251,7 @@ func (h *Handler) createToken(ctx context.Context, userID int64, in tokenInput) 
 	row, err := h.q.TokenCreate(ctx, queries.TokenCreateParams{
 		UserID: userID, Name: in.Name, KeyHash: keys.Hash(key), KeyPrefix: keys.Prefix(key),
 		Status: statusEnabled, ExpiresAt: expires, RemainQuota: quota, UnlimitedQuota: in.UnlimitedQuota,
-		Models: in.Models, Subnet: in.Subnet,
+		Models: in.Models, Subnet: in.Subnet, Prompts: in.Prompts, PromptsOnly: in.PromptsOnly,
 	})
 	if err != nil {
 		return queries.Token{}, "", fmt.Errorf("create token for user %d: %w", userID, err)
@@ -310,6 +325,7 @@ func (h *Handler) updateToken(ctx context.Context, userID, id int64, statusOnly 
 		p := queries.TokenUpdateParams{
 			ID: cur.ID, UserID: userID, Name: cur.Name, Status: cur.Status, ExpiresAt: cur.ExpiresAt,
 			RemainQuota: cur.RemainQuota, UnlimitedQuota: cur.UnlimitedQuota, Models: cur.Models, Subnet: cur.Subnet,
+			Prompts: cur.Prompts, PromptsOnly: cur.PromptsOnly,
 		}
 		if statusOnly {
 			if in.Status != statusEnabled && in.Status != statusDisabled {
@@ -321,6 +337,7 @@ func (h *Handler) updateToken(ctx context.Context, userID, id int64, statusOnly 
 				return err
 			}
 			p.Name, p.ExpiresAt, p.UnlimitedQuota, p.Models, p.Subnet = in.Name, expires, in.UnlimitedQuota, in.Models, in.Subnet
+			p.Prompts, p.PromptsOnly = in.Prompts, in.PromptsOnly
 			if in.RemainQuota != nil {
 				p.RemainQuota = *in.RemainQuota
 			}

@@ -13,7 +13,7 @@ import (
 )
 
 // resourceRoutes registers the console pages for what the relay serves —
-// channels, tokens, redemption codes, logs — and their One API JSON
+// channels, tokens, redemption codes, logs, stored prompts — and their JSON
 // endpoints that relayAPIRoutes does not already hold (redemptions, logs).
 // Guards sit beside each route, as in consoleRoutes.
 func (h *Handler) resourceRoutes(e *echo.Echo, api *echo.Group) {
@@ -49,6 +49,21 @@ func (h *Handler) resourceRoutes(e *echo.Echo, api *echo.Group) {
 
 	web.GET("/logs", h.logList, h.requireUser)
 
+	web.GET("/prompts", h.promptList, h.requireUser)
+	web.GET("/prompts/new", h.promptNew, h.requireUser)
+	web.POST("/prompts", h.promptCreate, h.requireUser)
+	web.POST("/prompts/editor", h.promptEditorRefresh, h.requireUser)
+	web.POST("/prompts/preview", h.promptPreview, h.requireUser)
+	web.POST("/prompts/import", h.promptImport, h.requireUser)
+	web.GET("/prompts/:name", h.promptShow, h.requireUser)
+	web.GET("/prompts/:name/edit", h.promptEdit, h.requireUser)
+	web.POST("/prompts/:name/versions", h.promptVersionCreate, h.requireUser)
+	web.GET("/prompts/:name/diff", h.promptDiff, h.requireUser)
+	web.POST("/prompts/:name/labels", h.promptLabelMove, h.requireUser)
+	web.POST("/prompts/:name/delete", h.promptDelete, h.requireUser)
+	web.GET("/prompts/:name/playground", h.promptPlayground, h.requireUser)
+	web.POST("/prompts/:name/playground", h.promptPlaygroundRun, h.requireUser)
+
 	// One API's collection paths end in a slash; scripts often drop it.
 	collection := func(method, path string, fn echo.HandlerFunc, guard echo.MiddlewareFunc) {
 		api.Add(method, path, fn, guard)
@@ -68,6 +83,21 @@ func (h *Handler) resourceRoutes(e *echo.Echo, api *echo.Group) {
 	api.GET("/log/self", h.apiLogSelf, h.requireUser)
 	api.GET("/log/self/stat", h.apiLogSelfStat, h.requireUser)
 	api.GET("/log/self/search", h.apiLogSelfSearch, h.requireUser)
+
+	// Stored prompts (prompt_store.go has who may do what).
+	collection(http.MethodGet, "/prompt", h.apiPromptList, h.requireUser)
+	collection(http.MethodPost, "/prompt", h.apiPromptCreate, h.requireUser)
+	api.GET("/prompt/export", h.apiPromptExport, h.requireUser)
+	api.POST("/prompt/import", h.apiPromptImport, h.requireUser)
+	api.GET("/prompt/:name", h.apiPromptGet, h.requireUser)
+	api.PUT("/prompt/:name", h.apiPromptUpdate, h.requireUser)
+	api.DELETE("/prompt/:name", h.apiPromptDelete, h.requireUser)
+	api.GET("/prompt/:name/versions", h.apiPromptVersionList, h.requireUser)
+	api.POST("/prompt/:name/versions", h.apiPromptVersionCreate, h.requireUser)
+	api.GET("/prompt/:name/versions/:version", h.apiPromptVersionGet, h.requireUser)
+	api.PUT("/prompt/:name/labels/:label", h.apiPromptLabelSet, h.requireUser)
+	api.DELETE("/prompt/:name/labels/:label", h.apiPromptLabelDelete, h.requireUser)
+	api.POST("/prompt/:name/render", h.apiPromptRender, h.requireUser)
 }
 
 // fieldRef names the form field a validation failure is about. It rides in

@@ -14,8 +14,10 @@ import (
 const dashboardDays = 7
 
 // dashboard is the start page of a signed-in user: balance, totals, and the
-// last week's consumption by model (read through the (user_id, created_at)
-// index, so it stays cheap however large the log table grows).
+// last week's consumption by model and by stored prompt version (read
+// through the (user_id, created_at) index, so it stays cheap however large
+// the log table grows). Admins see every user's usage per prompt, through
+// the partial index on prompt rows.
 func (h *Handler) dashboard(c echo.Context) error {
 	me := h.currentUser(c)
 	rows, err := h.q.LogUsageByModelForUserSince(c.Request().Context(), queries.LogUsageByModelForUserSinceParams{
@@ -28,6 +30,27 @@ func (h *Handler) dashboard(c echo.Context) error {
 	for _, r := range rows {
 		v.Usage = append(v.Usage, views.UsageRow{Model: r.ModelName, Requests: r.Requests,
 			PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens, Quota: r.Quota})
+	}
+	since := time.Now().AddDate(0, 0, -dashboardDays)
+	if me.Role >= roleAdmin {
+		v.PromptUsageAll = true
+		rows, err := h.q.LogUsageByPromptSince(c.Request().Context(), since)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			v.PromptUsage = append(v.PromptUsage, views.PromptUsageRow{Prompt: r.PromptName, Version: r.PromptVersion, Requests: r.Requests,
+				PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens, Quota: r.Quota})
+		}
+	} else {
+		rows, err := h.q.LogUsageByPromptForUserSince(c.Request().Context(), queries.LogUsageByPromptForUserSinceParams{UserID: me.ID, Since: since})
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			v.PromptUsage = append(v.PromptUsage, views.PromptUsageRow{Prompt: r.PromptName, Version: r.PromptVersion, Requests: r.Requests,
+				PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens, Quota: r.Quota})
+		}
 	}
 	return render(c, http.StatusOK, views.DashboardPage(v))
 }

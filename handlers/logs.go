@@ -56,10 +56,12 @@ type logFilter struct {
 	Username  string
 	TokenName string
 	ModelName string
-	ChannelID int64
-	Start     time.Time
-	End       time.Time
-	BeforeID  int64
+	// PromptName keeps rows served with that stored prompt.
+	PromptName string
+	ChannelID  int64
+	Start      time.Time
+	End        time.Time
+	BeforeID   int64
 }
 
 // Far bounds for an open date range: the queries always take a range, so
@@ -87,11 +89,11 @@ func (h *Handler) listLogs(ctx context.Context, all bool, userID int64, f logFil
 	if all {
 		return h.q.LogList(ctx, queries.LogListParams{
 			Type: f.Type, Username: f.Username, TokenName: f.TokenName, ModelName: f.ModelName, ChannelID: f.ChannelID,
-			StartAt: start, EndAt: end, BeforeID: f.BeforeID, Lim: limit, Off: offset,
+			PromptName: f.PromptName, StartAt: start, EndAt: end, BeforeID: f.BeforeID, Lim: limit, Off: offset,
 		})
 	}
 	return h.q.LogListForUser(ctx, queries.LogListForUserParams{
-		UserID: userID, Type: f.Type, TokenName: f.TokenName, ModelName: f.ModelName,
+		UserID: userID, Type: f.Type, TokenName: f.TokenName, ModelName: f.ModelName, PromptName: f.PromptName,
 		StartAt: start, EndAt: end, BeforeID: f.BeforeID, Lim: limit, Off: offset,
 	})
 }
@@ -101,10 +103,10 @@ func (h *Handler) sumLogQuota(ctx context.Context, all bool, userID int64, f log
 	start, end := f.bounds()
 	if all {
 		return h.q.LogSumQuota(ctx, queries.LogSumQuotaParams{Username: f.Username, TokenName: f.TokenName,
-			ModelName: f.ModelName, ChannelID: f.ChannelID, StartAt: start, EndAt: end})
+			ModelName: f.ModelName, ChannelID: f.ChannelID, PromptName: f.PromptName, StartAt: start, EndAt: end})
 	}
 	return h.q.LogSumQuotaForUser(ctx, queries.LogSumQuotaForUserParams{UserID: userID, TokenName: f.TokenName,
-		ModelName: f.ModelName, StartAt: start, EndAt: end})
+		ModelName: f.ModelName, PromptName: f.PromptName, StartAt: start, EndAt: end})
 }
 
 // validLogType accepts One API's log types and 0 (all).
@@ -119,9 +121,10 @@ const logDateLayout = "2006-01-02"
 func consoleLogFilter(c echo.Context, admin bool) (logFilter, views.LogFilterView, map[string]string) {
 	fv := views.LogFilterView{
 		Model: strings.TrimSpace(c.QueryParam("model")), Token: strings.TrimSpace(c.QueryParam("token")),
-		Start: strings.TrimSpace(c.QueryParam("start")), End: strings.TrimSpace(c.QueryParam("end")),
+		Prompt: strings.TrimSpace(c.QueryParam("prompt")),
+		Start:  strings.TrimSpace(c.QueryParam("start")), End: strings.TrimSpace(c.QueryParam("end")),
 	}
-	f := logFilter{ModelName: fv.Model, TokenName: fv.Token}
+	f := logFilter{ModelName: fv.Model, TokenName: fv.Token, PromptName: fv.Prompt}
 	errs := map[string]string{}
 	if s := c.QueryParam("type"); s != "" {
 		if t, err := strconv.Atoi(s); err == nil && validLogType(t) {
@@ -175,6 +178,7 @@ func logQuery(fv views.LogFilterView, before int64) string {
 	}
 	set("model", fv.Model)
 	set("token", fv.Token)
+	set("prompt", fv.Prompt)
 	set("username", fv.Username)
 	set("channel", fv.Channel)
 	set("start", fv.Start)
@@ -193,6 +197,7 @@ func logView(r queries.Log, admin bool) views.LogView {
 		ID: r.ID, CreatedAt: r.CreatedAt, Type: r.Type, Username: r.Username, TokenName: r.TokenName,
 		ModelName: r.ModelName, PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens, Quota: r.Quota,
 		ElapsedMs: r.ElapsedMs, IsStream: r.IsStream, RequestID: r.RequestID, Content: r.Content,
+		PromptName: r.PromptName, PromptVersion: r.PromptVersion, PromptHash: r.PromptHash,
 	}
 	if admin {
 		v.ChannelID = r.ChannelID

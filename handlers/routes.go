@@ -56,6 +56,9 @@ type Deps struct {
 	// Balances updates channel balances at their providers (jobs.River); nil:
 	// the balance endpoints answer 503 and the console shows no button.
 	Balances BalanceUpdater
+	// Relay runs the console's prompt playground through the gateway
+	// (relay.Server); nil: the playground cannot run.
+	Relay RelayAs
 
 	// BodyReadTimeout bounds how long a client may take to send a request
 	// body; 0: 30 seconds. Tests shorten it.
@@ -82,6 +85,7 @@ type Handler struct {
 	cipher  *keys.Cipher
 	jobs    JobQueue
 	balance BalanceUpdater
+	relay   RelayAs
 
 	sm            *scs.SessionManager
 	secret        []byte
@@ -97,7 +101,7 @@ type Handler struct {
 // New builds the Echo application with every non-/v1 route.
 func New(d Deps) (*echo.Echo, error) {
 	h := &Handler{pool: d.Pool, q: queries.New(d.Pool), log: d.Log, version: d.Version,
-		state: d.State, cipher: d.Cipher, jobs: d.Jobs, balance: d.Balances,
+		state: d.State, cipher: d.Cipher, jobs: d.Jobs, balance: d.Balances, relay: d.Relay,
 		sm:            newSessionManager(d.Pool),
 		secret:        []byte(d.SessionSecret),
 		baseURL:       strings.TrimRight(d.FrontendBaseURL, "/"),

@@ -51,6 +51,18 @@ var routeGuards = func() map[string]guard {
 		"PUT /api/token/", "GET /api/token/search", "GET /api/token/:id", "DELETE /api/token/:id",
 		"GET /api/log/self", "GET /api/log/self/stat", "GET /api/log/self/search",
 	)
+	// Any signed-in user: stored prompts (the handlers decide per prompt:
+	// shared ones are changed by admins, private ones by their owner).
+	add(guardUser,
+		"GET /prompts", "GET /prompts/new", "POST /prompts", "POST /prompts/editor", "POST /prompts/preview",
+		"POST /prompts/import", "GET /prompts/:name", "GET /prompts/:name/edit", "POST /prompts/:name/versions",
+		"GET /prompts/:name/diff", "POST /prompts/:name/labels", "POST /prompts/:name/delete",
+		"GET /prompts/:name/playground", "POST /prompts/:name/playground",
+		"GET /api/prompt", "GET /api/prompt/", "POST /api/prompt", "POST /api/prompt/", "GET /api/prompt/export",
+		"POST /api/prompt/import", "GET /api/prompt/:name", "PUT /api/prompt/:name", "DELETE /api/prompt/:name",
+		"GET /api/prompt/:name/versions", "POST /api/prompt/:name/versions", "GET /api/prompt/:name/versions/:version",
+		"PUT /api/prompt/:name/labels/:label", "DELETE /api/prompt/:name/labels/:label", "POST /api/prompt/:name/render",
+	)
 	// Admins: users, channels, redemption codes, everyone's logs, jobs.
 	add(guardAdmin,
 		"GET /users", "GET /users/new", "POST /users", "GET /users/:id/edit", "POST /users/:id",

@@ -27,7 +27,7 @@ func tokenView(r queries.Token, now time.Time) views.TokenView {
 	return views.TokenView{
 		ID: r.ID, Name: r.Name, KeyPrefix: r.KeyPrefix, Status: tokenStatus(r, now), RemainQuota: r.RemainQuota,
 		Unlimited: r.UnlimitedQuota, UsedQuota: r.UsedQuota, ExpiresAt: r.ExpiresAt, AccessedAt: r.AccessedAt,
-		CreatedAt: r.CreatedAt, Models: r.Models, Subnet: r.Subnet,
+		CreatedAt: r.CreatedAt, Models: r.Models, Subnet: r.Subnet, Prompts: r.Prompts, PromptsOnly: r.PromptsOnly,
 	}
 }
 
@@ -70,8 +70,10 @@ func tokenFormInput(c echo.Context) (tokenInput, views.TokenInputView, map[strin
 		QuotaShown: c.FormValue("remain_quota_shown"),
 		Unlimited:  c.FormValue("unlimited_quota") != "", ExpiresAt: strings.TrimSpace(c.FormValue("expired_time")),
 		Models: c.FormValue("models"), Subnet: c.FormValue("subnet"),
+		Prompts: c.FormValue("prompts"), PromptsOnly: c.FormValue("prompts_only") != "",
 	}
-	in := tokenInput{Name: form.Name, UnlimitedQuota: form.Unlimited, Models: form.Models, Subnet: form.Subnet, ExpiredTime: -1}
+	in := tokenInput{Name: form.Name, UnlimitedQuota: form.Unlimited, Models: form.Models, Subnet: form.Subnet, ExpiredTime: -1,
+		Prompts: form.Prompts, PromptsOnly: form.PromptsOnly}
 	errs := map[string]string{}
 	if q, ok := formInt(c, "remain_quota"); !ok {
 		errs["remain_quota"] = "Enter a whole number."
@@ -131,7 +133,7 @@ func (h *Handler) tokenEdit(c echo.Context) error {
 	}
 	q := strconv.FormatInt(t.RemainQuota, 10)
 	in := views.TokenInputView{Name: t.Name, RemainQuota: q, QuotaShown: q, Unlimited: t.UnlimitedQuota,
-		Models: t.Models, Subnet: t.Subnet}
+		Models: t.Models, Subnet: t.Subnet, Prompts: t.Prompts, PromptsOnly: t.PromptsOnly}
 	if t.ExpiresAt != nil {
 		in.ExpiresAt = t.ExpiresAt.UTC().Format(tokenTimeLayout)
 	}

@@ -88,7 +88,7 @@ func (l *Listener) apply(ctx context.Context, n *pgconn.Notification) {
 		return
 	}
 	var id int64
-	if c.Kind == state.KindTokens || c.Kind == state.KindUsers {
+	if c.Kind == state.KindTokens || c.Kind == state.KindUsers || c.Kind == state.KindPrompts {
 		id, _ = strconv.ParseInt(c.ID, 10, 64)
 	}
 	if err := l.st.Reload(ctx, c.Kind, id); err != nil && !errors.Is(err, context.Canceled) {

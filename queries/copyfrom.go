@@ -52,6 +52,9 @@ func (r iteratorForLogInsertMany) Values() ([]interface{}, error) {
 		r.rows[0].ImageTokens,
 		r.rows[0].WebSearchCalls,
 		r.rows[0].UsageCounted,
+		r.rows[0].PromptName,
+		r.rows[0].PromptVersion,
+		r.rows[0].PromptHash,
 	}, nil
 }
 
@@ -60,5 +63,5 @@ func (r iteratorForLogInsertMany) Err() error {
 }
 
 func (q *Queries) LogInsertMany(ctx context.Context, arg []LogInsertManyParams) (int64, error) {
-	return q.db.CopyFrom(ctx, []string{"logs"}, []string{"created_at", "type", "user_id", "username", "token_id", "token_name", "channel_id", "model_name", "prompt_tokens", "completion_tokens", "quota", "elapsed_ms", "is_stream", "request_id", "content", "upstream_model", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "audio_tokens", "image_tokens", "web_search_calls", "usage_counted"}, &iteratorForLogInsertMany{rows: arg})
+	return q.db.CopyFrom(ctx, []string{"logs"}, []string{"created_at", "type", "user_id", "username", "token_id", "token_name", "channel_id", "model_name", "prompt_tokens", "completion_tokens", "quota", "elapsed_ms", "is_stream", "request_id", "content", "upstream_model", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "audio_tokens", "image_tokens", "web_search_calls", "usage_counted", "prompt_name", "prompt_version", "prompt_hash"}, &iteratorForLogInsertMany{rows: arg})
 }

@@ -18,6 +18,7 @@ WHERE (@type::smallint = 0 OR type = @type)
   AND (@token_name::text = '' OR token_name = @token_name)
   AND (@model_name::text = '' OR model_name = @model_name)
   AND (@channel_id::bigint = 0 OR channel_id = @channel_id)
+  AND (@prompt_name::text = '' OR prompt_name = @prompt_name)
   AND created_at >= @start_at AND created_at < @end_at
   AND (@before_id::bigint = 0 OR id < @before_id)
 ORDER BY id DESC
@@ -30,6 +31,7 @@ WHERE user_id = @user_id
   AND (@type::smallint = 0 OR type = @type)
   AND (@token_name::text = '' OR token_name = @token_name)
   AND (@model_name::text = '' OR model_name = @model_name)
+  AND (@prompt_name::text = '' OR prompt_name = @prompt_name)
   AND created_at >= @start_at AND created_at < @end_at
   AND (@before_id::bigint = 0 OR id < @before_id)
 ORDER BY id DESC
@@ -43,6 +45,7 @@ WHERE type = 2
   AND (@token_name::text = '' OR token_name = @token_name)
   AND (@model_name::text = '' OR model_name = @model_name)
   AND (@channel_id::bigint = 0 OR channel_id = @channel_id)
+  AND (@prompt_name::text = '' OR prompt_name = @prompt_name)
   AND created_at >= @start_at AND created_at < @end_at;
 
 -- name: LogSumQuotaForUser :one
@@ -50,6 +53,7 @@ SELECT coalesce(sum(quota), 0)::bigint AS quota FROM logs
 WHERE user_id = @user_id AND type = 2
   AND (@token_name::text = '' OR token_name = @token_name)
   AND (@model_name::text = '' OR model_name = @model_name)
+  AND (@prompt_name::text = '' OR prompt_name = @prompt_name)
   AND created_at >= @start_at AND created_at < @end_at;
 
 -- name: LogUsageByModelForUserSince :many
@@ -63,6 +67,42 @@ FROM logs
 WHERE user_id = @user_id AND type = 2 AND created_at >= @since
 GROUP BY model_name
 ORDER BY quota DESC, model_name;
+
+-- name: LogUsageByPromptForUserSince :many
+-- A user's consumption per prompt version since a time, for the dashboard.
+SELECT prompt_name, prompt_version, count(*)::bigint AS requests,
+       coalesce(sum(prompt_tokens), 0)::bigint AS prompt_tokens,
+       coalesce(sum(completion_tokens), 0)::bigint AS completion_tokens,
+       coalesce(sum(quota), 0)::bigint AS quota
+FROM logs
+WHERE user_id = @user_id AND type = 2 AND created_at >= @since AND prompt_name <> ''
+GROUP BY prompt_name, prompt_version
+ORDER BY prompt_name, prompt_version DESC;
+
+-- name: LogUsageByPromptSince :many
+-- Everyone's consumption per prompt version since a time (admins), through
+-- the partial index on prompt rows.
+SELECT prompt_name, prompt_version, count(*)::bigint AS requests,
+       coalesce(sum(prompt_tokens), 0)::bigint AS prompt_tokens,
+       coalesce(sum(completion_tokens), 0)::bigint AS completion_tokens,
+       coalesce(sum(quota), 0)::bigint AS quota
+FROM logs
+WHERE type = 2 AND created_at >= @since AND prompt_name <> ''
+GROUP BY prompt_name, prompt_version
+ORDER BY prompt_name, prompt_version DESC;
+
+-- name: LogUsageForPromptSince :many
+-- One prompt's consumption per version since a time, for its page: by
+-- everyone for admins (user_id 0), else by the viewer only.
+SELECT prompt_version, count(*)::bigint AS requests,
+       coalesce(sum(prompt_tokens), 0)::bigint AS prompt_tokens,
+       coalesce(sum(completion_tokens), 0)::bigint AS completion_tokens,
+       coalesce(sum(quota), 0)::bigint AS quota
+FROM logs
+WHERE prompt_name = @prompt_name AND type = 2 AND created_at >= @since
+  AND (@user_id::bigint = 0 OR user_id = @user_id)
+GROUP BY prompt_version
+ORDER BY prompt_version DESC;
 
 -- name: LogDeleteBefore :execrows
 -- One batch of log rows of every type older than the cutoff, oldest first:
@@ -95,3 +135,7 @@ WHERE user_id = @user_id
        OR content ILIKE '%' || replace(replace(replace(@keyword, '\', '\\'), '%', '\%'), '_', '\_') || '%')
 ORDER BY id DESC
 LIMIT @lim;
+
+-- name: LogConsumeByRequestID :one
+-- The bill of one request, once settled (the console's playground shows it).
+SELECT prompt_tokens, completion_tokens, quota FROM logs WHERE request_id = @request_id AND type = 2 ORDER BY id DESC LIMIT 1;

@@ -10,6 +10,24 @@ import (
 	"time"
 )
 
+const logConsumeByRequestID = `-- name: LogConsumeByRequestID :one
+SELECT prompt_tokens, completion_tokens, quota FROM logs WHERE request_id = $1 AND type = 2 ORDER BY id DESC LIMIT 1
+`
+
+type LogConsumeByRequestIDRow struct {
+	PromptTokens     int32
+	CompletionTokens int32
+	Quota            int64
+}
+
+// The bill of one request, once settled (the console's playground shows it).
+func (q *Queries) LogConsumeByRequestID(ctx context.Context, requestID string) (LogConsumeByRequestIDRow, error) {
+	row := q.db.QueryRow(ctx, logConsumeByRequestID, requestID)
+	var i LogConsumeByRequestIDRow
+	err := row.Scan(&i.PromptTokens, &i.CompletionTokens, &i.Quota)
+	return i, err
+}
+
 const logDeleteBefore = `-- name: LogDeleteBefore :execrows
 DELETE FROM logs
 WHERE id IN (SELECT id FROM logs WHERE created_at < $1::timestamptz ORDER BY id LIMIT $2)
@@ -76,29 +94,31 @@ func (q *Queries) LogInsert(ctx context.Context, arg LogInsertParams) error {
 
 const logList = `-- name: LogList :many
 
-SELECT id, created_at, type, user_id, username, token_id, token_name, channel_id, model_name, prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content, upstream_model, cache_read_tokens, cache_write_tokens, reasoning_tokens, audio_tokens, image_tokens, web_search_calls, usage_counted FROM logs
+SELECT id, created_at, type, user_id, username, token_id, token_name, channel_id, model_name, prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content, upstream_model, cache_read_tokens, cache_write_tokens, reasoning_tokens, audio_tokens, image_tokens, web_search_calls, usage_counted, prompt_name, prompt_version, prompt_hash FROM logs
 WHERE ($1::smallint = 0 OR type = $1)
   AND ($2::text = '' OR username = $2)
   AND ($3::text = '' OR token_name = $3)
   AND ($4::text = '' OR model_name = $4)
   AND ($5::bigint = 0 OR channel_id = $5)
-  AND created_at >= $6 AND created_at < $7
-  AND ($8::bigint = 0 OR id < $8)
+  AND ($6::text = '' OR prompt_name = $6)
+  AND created_at >= $7 AND created_at < $8
+  AND ($9::bigint = 0 OR id < $9)
 ORDER BY id DESC
-LIMIT $10 OFFSET $9
+LIMIT $11 OFFSET $10
 `
 
 type LogListParams struct {
-	Type      int16
-	Username  string
-	TokenName string
-	ModelName string
-	ChannelID int64
-	StartAt   time.Time
-	EndAt     time.Time
-	BeforeID  int64
-	Off       int32
-	Lim       int32
+	Type       int16
+	Username   string
+	TokenName  string
+	ModelName  string
+	ChannelID  int64
+	PromptName string
+	StartAt    time.Time
+	EndAt      time.Time
+	BeforeID   int64
+	Off        int32
+	Lim        int32
 }
 
 // Log listings are newest first by id, the primary key: there is
@@ -115,6 +135,7 @@ func (q *Queries) LogList(ctx context.Context, arg LogListParams) ([]Log, error)
 		arg.TokenName,
 		arg.ModelName,
 		arg.ChannelID,
+		arg.PromptName,
 		arg.StartAt,
 		arg.EndAt,
 		arg.BeforeID,
@@ -153,6 +174,9 @@ func (q *Queries) LogList(ctx context.Context, arg LogListParams) ([]Log, error)
 			&i.ImageTokens,
 			&i.WebSearchCalls,
 			&i.UsageCounted,
+			&i.PromptName,
+			&i.PromptVersion,
+			&i.PromptHash,
 		); err != nil {
 			return nil, err
 		}
@@ -165,27 +189,29 @@ func (q *Queries) LogList(ctx context.Context, arg LogListParams) ([]Log, error)
 }
 
 const logListForUser = `-- name: LogListForUser :many
-SELECT id, created_at, type, user_id, username, token_id, token_name, channel_id, model_name, prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content, upstream_model, cache_read_tokens, cache_write_tokens, reasoning_tokens, audio_tokens, image_tokens, web_search_calls, usage_counted FROM logs
+SELECT id, created_at, type, user_id, username, token_id, token_name, channel_id, model_name, prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content, upstream_model, cache_read_tokens, cache_write_tokens, reasoning_tokens, audio_tokens, image_tokens, web_search_calls, usage_counted, prompt_name, prompt_version, prompt_hash FROM logs
 WHERE user_id = $1
   AND ($2::smallint = 0 OR type = $2)
   AND ($3::text = '' OR token_name = $3)
   AND ($4::text = '' OR model_name = $4)
-  AND created_at >= $5 AND created_at < $6
-  AND ($7::bigint = 0 OR id < $7)
+  AND ($5::text = '' OR prompt_name = $5)
+  AND created_at >= $6 AND created_at < $7
+  AND ($8::bigint = 0 OR id < $8)
 ORDER BY id DESC
-LIMIT $9 OFFSET $8
+LIMIT $10 OFFSET $9
 `
 
 type LogListForUserParams struct {
-	UserID    int64
-	Type      int16
-	TokenName string
-	ModelName string
-	StartAt   time.Time
-	EndAt     time.Time
-	BeforeID  int64
-	Off       int32
-	Lim       int32
+	UserID     int64
+	Type       int16
+	TokenName  string
+	ModelName  string
+	PromptName string
+	StartAt    time.Time
+	EndAt      time.Time
+	BeforeID   int64
+	Off        int32
+	Lim        int32
 }
 
 // One user's own logs.
@@ -195,6 +221,7 @@ func (q *Queries) LogListForUser(ctx context.Context, arg LogListForUserParams) 
 		arg.Type,
 		arg.TokenName,
 		arg.ModelName,
+		arg.PromptName,
 		arg.StartAt,
 		arg.EndAt,
 		arg.BeforeID,
@@ -233,6 +260,9 @@ func (q *Queries) LogListForUser(ctx context.Context, arg LogListForUserParams) 
 			&i.ImageTokens,
 			&i.WebSearchCalls,
 			&i.UsageCounted,
+			&i.PromptName,
+			&i.PromptVersion,
+			&i.PromptHash,
 		); err != nil {
 			return nil, err
 		}
@@ -246,7 +276,7 @@ func (q *Queries) LogListForUser(ctx context.Context, arg LogListForUserParams) 
 
 const logSearch = `-- name: LogSearch :many
 
-SELECT id, created_at, type, user_id, username, token_id, token_name, channel_id, model_name, prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content, upstream_model, cache_read_tokens, cache_write_tokens, reasoning_tokens, audio_tokens, image_tokens, web_search_calls, usage_counted FROM logs
+SELECT id, created_at, type, user_id, username, token_id, token_name, channel_id, model_name, prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content, upstream_model, cache_read_tokens, cache_write_tokens, reasoning_tokens, audio_tokens, image_tokens, web_search_calls, usage_counted, prompt_name, prompt_version, prompt_hash FROM logs
 WHERE type::text = $1::text
    OR token_name = $1
    OR model_name = $1
@@ -299,6 +329,9 @@ func (q *Queries) LogSearch(ctx context.Context, arg LogSearchParams) ([]Log, er
 			&i.ImageTokens,
 			&i.WebSearchCalls,
 			&i.UsageCounted,
+			&i.PromptName,
+			&i.PromptVersion,
+			&i.PromptHash,
 		); err != nil {
 			return nil, err
 		}
@@ -311,7 +344,7 @@ func (q *Queries) LogSearch(ctx context.Context, arg LogSearchParams) ([]Log, er
 }
 
 const logSearchForUser = `-- name: LogSearchForUser :many
-SELECT id, created_at, type, user_id, username, token_id, token_name, channel_id, model_name, prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content, upstream_model, cache_read_tokens, cache_write_tokens, reasoning_tokens, audio_tokens, image_tokens, web_search_calls, usage_counted FROM logs
+SELECT id, created_at, type, user_id, username, token_id, token_name, channel_id, model_name, prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content, upstream_model, cache_read_tokens, cache_write_tokens, reasoning_tokens, audio_tokens, image_tokens, web_search_calls, usage_counted, prompt_name, prompt_version, prompt_hash FROM logs
 WHERE user_id = $1
   AND (type::text = $2::text
        OR token_name = $2
@@ -361,6 +394,9 @@ func (q *Queries) LogSearchForUser(ctx context.Context, arg LogSearchForUserPara
 			&i.ImageTokens,
 			&i.WebSearchCalls,
 			&i.UsageCounted,
+			&i.PromptName,
+			&i.PromptVersion,
+			&i.PromptHash,
 		); err != nil {
 			return nil, err
 		}
@@ -379,16 +415,18 @@ WHERE type = 2
   AND ($2::text = '' OR token_name = $2)
   AND ($3::text = '' OR model_name = $3)
   AND ($4::bigint = 0 OR channel_id = $4)
-  AND created_at >= $5 AND created_at < $6
+  AND ($5::text = '' OR prompt_name = $5)
+  AND created_at >= $6 AND created_at < $7
 `
 
 type LogSumQuotaParams struct {
-	Username  string
-	TokenName string
-	ModelName string
-	ChannelID int64
-	StartAt   time.Time
-	EndAt     time.Time
+	Username   string
+	TokenName  string
+	ModelName  string
+	ChannelID  int64
+	PromptName string
+	StartAt    time.Time
+	EndAt      time.Time
 }
 
 // The quota consumed (type 2) matching the filters: One API's /api/log/stat.
@@ -398,6 +436,7 @@ func (q *Queries) LogSumQuota(ctx context.Context, arg LogSumQuotaParams) (int64
 		arg.TokenName,
 		arg.ModelName,
 		arg.ChannelID,
+		arg.PromptName,
 		arg.StartAt,
 		arg.EndAt,
 	)
@@ -411,15 +450,17 @@ SELECT coalesce(sum(quota), 0)::bigint AS quota FROM logs
 WHERE user_id = $1 AND type = 2
   AND ($2::text = '' OR token_name = $2)
   AND ($3::text = '' OR model_name = $3)
-  AND created_at >= $4 AND created_at < $5
+  AND ($4::text = '' OR prompt_name = $4)
+  AND created_at >= $5 AND created_at < $6
 `
 
 type LogSumQuotaForUserParams struct {
-	UserID    int64
-	TokenName string
-	ModelName string
-	StartAt   time.Time
-	EndAt     time.Time
+	UserID     int64
+	TokenName  string
+	ModelName  string
+	PromptName string
+	StartAt    time.Time
+	EndAt      time.Time
 }
 
 func (q *Queries) LogSumQuotaForUser(ctx context.Context, arg LogSumQuotaForUserParams) (int64, error) {
@@ -427,6 +468,7 @@ func (q *Queries) LogSumQuotaForUser(ctx context.Context, arg LogSumQuotaForUser
 		arg.UserID,
 		arg.TokenName,
 		arg.ModelName,
+		arg.PromptName,
 		arg.StartAt,
 		arg.EndAt,
 	)
@@ -472,6 +514,162 @@ func (q *Queries) LogUsageByModelForUserSince(ctx context.Context, arg LogUsageB
 		var i LogUsageByModelForUserSinceRow
 		if err := rows.Scan(
 			&i.ModelName,
+			&i.Requests,
+			&i.PromptTokens,
+			&i.CompletionTokens,
+			&i.Quota,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const logUsageByPromptForUserSince = `-- name: LogUsageByPromptForUserSince :many
+SELECT prompt_name, prompt_version, count(*)::bigint AS requests,
+       coalesce(sum(prompt_tokens), 0)::bigint AS prompt_tokens,
+       coalesce(sum(completion_tokens), 0)::bigint AS completion_tokens,
+       coalesce(sum(quota), 0)::bigint AS quota
+FROM logs
+WHERE user_id = $1 AND type = 2 AND created_at >= $2 AND prompt_name <> ''
+GROUP BY prompt_name, prompt_version
+ORDER BY prompt_name, prompt_version DESC
+`
+
+type LogUsageByPromptForUserSinceParams struct {
+	UserID int64
+	Since  time.Time
+}
+
+type LogUsageByPromptForUserSinceRow struct {
+	PromptName       string
+	PromptVersion    int32
+	Requests         int64
+	PromptTokens     int64
+	CompletionTokens int64
+	Quota            int64
+}
+
+// A user's consumption per prompt version since a time, for the dashboard.
+func (q *Queries) LogUsageByPromptForUserSince(ctx context.Context, arg LogUsageByPromptForUserSinceParams) ([]LogUsageByPromptForUserSinceRow, error) {
+	rows, err := q.db.Query(ctx, logUsageByPromptForUserSince, arg.UserID, arg.Since)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LogUsageByPromptForUserSinceRow{}
+	for rows.Next() {
+		var i LogUsageByPromptForUserSinceRow
+		if err := rows.Scan(
+			&i.PromptName,
+			&i.PromptVersion,
+			&i.Requests,
+			&i.PromptTokens,
+			&i.CompletionTokens,
+			&i.Quota,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const logUsageByPromptSince = `-- name: LogUsageByPromptSince :many
+SELECT prompt_name, prompt_version, count(*)::bigint AS requests,
+       coalesce(sum(prompt_tokens), 0)::bigint AS prompt_tokens,
+       coalesce(sum(completion_tokens), 0)::bigint AS completion_tokens,
+       coalesce(sum(quota), 0)::bigint AS quota
+FROM logs
+WHERE type = 2 AND created_at >= $1 AND prompt_name <> ''
+GROUP BY prompt_name, prompt_version
+ORDER BY prompt_name, prompt_version DESC
+`
+
+type LogUsageByPromptSinceRow struct {
+	PromptName       string
+	PromptVersion    int32
+	Requests         int64
+	PromptTokens     int64
+	CompletionTokens int64
+	Quota            int64
+}
+
+// Everyone's consumption per prompt version since a time (admins), through
+// the partial index on prompt rows.
+func (q *Queries) LogUsageByPromptSince(ctx context.Context, since time.Time) ([]LogUsageByPromptSinceRow, error) {
+	rows, err := q.db.Query(ctx, logUsageByPromptSince, since)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LogUsageByPromptSinceRow{}
+	for rows.Next() {
+		var i LogUsageByPromptSinceRow
+		if err := rows.Scan(
+			&i.PromptName,
+			&i.PromptVersion,
+			&i.Requests,
+			&i.PromptTokens,
+			&i.CompletionTokens,
+			&i.Quota,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const logUsageForPromptSince = `-- name: LogUsageForPromptSince :many
+SELECT prompt_version, count(*)::bigint AS requests,
+       coalesce(sum(prompt_tokens), 0)::bigint AS prompt_tokens,
+       coalesce(sum(completion_tokens), 0)::bigint AS completion_tokens,
+       coalesce(sum(quota), 0)::bigint AS quota
+FROM logs
+WHERE prompt_name = $1 AND type = 2 AND created_at >= $2
+  AND ($3::bigint = 0 OR user_id = $3)
+GROUP BY prompt_version
+ORDER BY prompt_version DESC
+`
+
+type LogUsageForPromptSinceParams struct {
+	PromptName string
+	Since      time.Time
+	UserID     int64
+}
+
+type LogUsageForPromptSinceRow struct {
+	PromptVersion    int32
+	Requests         int64
+	PromptTokens     int64
+	CompletionTokens int64
+	Quota            int64
+}
+
+// One prompt's consumption per version since a time, for its page: by
+// everyone for admins (user_id 0), else by the viewer only.
+func (q *Queries) LogUsageForPromptSince(ctx context.Context, arg LogUsageForPromptSinceParams) ([]LogUsageForPromptSinceRow, error) {
+	rows, err := q.db.Query(ctx, logUsageForPromptSince, arg.PromptName, arg.Since, arg.UserID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []LogUsageForPromptSinceRow{}
+	for rows.Next() {
+		var i LogUsageForPromptSinceRow
+		if err := rows.Scan(
+			&i.PromptVersion,
 			&i.Requests,
 			&i.PromptTokens,
 			&i.CompletionTokens,

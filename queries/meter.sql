@@ -95,8 +95,8 @@ WHERE c.id = d.id;
 INSERT INTO logs (created_at, type, user_id, username, token_id, token_name, channel_id, model_name,
                   prompt_tokens, completion_tokens, quota, elapsed_ms, is_stream, request_id, content,
                   upstream_model, cache_read_tokens, cache_write_tokens, reasoning_tokens, audio_tokens,
-                  image_tokens, web_search_calls, usage_counted)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23);
+                  image_tokens, web_search_calls, usage_counted, prompt_name, prompt_version, prompt_hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26);
 
 -- name: LogRequestIDsSettled :many
 -- Which of these requests already have a consumption log row (the sweeper's).

@@ -200,6 +200,9 @@ type LogInsertManyParams struct {
 	ImageTokens      int32
 	WebSearchCalls   int32
 	UsageCounted     bool
+	PromptName       string
+	PromptVersion    int32
+	PromptHash       string
 }
 
 const logRequestIDsSettled = `-- name: LogRequestIDsSettled :many

@@ -120,6 +120,9 @@ type Log struct {
 	ImageTokens      int32
 	WebSearchCalls   int32
 	UsageCounted     bool
+	PromptName       string
+	PromptVersion    int32
+	PromptHash       string
 }
 
 type LoginFailure struct {
@@ -157,6 +160,34 @@ type Option struct {
 	Key       string
 	Value     string
 	UpdatedAt time.Time
+}
+
+type Prompt struct {
+	ID            int64
+	Name          string
+	OwnerID       *int64
+	Description   string
+	LatestVersion int32
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+type PromptLabel struct {
+	PromptID  int64
+	Label     string
+	Version   int32
+	UpdatedBy int64
+	UpdatedAt time.Time
+}
+
+type PromptVersion struct {
+	PromptID    int64
+	Version     int32
+	Content     []byte
+	ContentHash string
+	Note        string
+	CreatedBy   int64
+	CreatedAt   time.Time
 }
 
 type QuotaLease struct {
@@ -271,6 +302,8 @@ type Token struct {
 	CreatedAt      time.Time
 	AccessedAt     *time.Time
 	QuotaEpoch     int64
+	Prompts        string
+	PromptsOnly    bool
 }
 
 type User struct {

@@ -1,6 +1,6 @@
 -- name: TokenCreate :one
-INSERT INTO tokens (user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, models, subnet)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+INSERT INTO tokens (user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, models, subnet, prompts, prompts_only)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 RETURNING *;
 
 -- name: TokenListAll :many
@@ -31,6 +31,7 @@ SELECT * FROM tokens WHERE user_id = $1 AND name ILIKE '%' || @keyword::text || 
 -- Setting remain_quota to a new value is an absolute edit: quota_epoch
 -- moves on, which voids the refunds of requests reserved before it.
 UPDATE tokens SET name = $3, status = $4, expires_at = $5, remain_quota = $6, unlimited_quota = $7, models = $8, subnet = $9,
+                  prompts = $10, prompts_only = $11,
                   quota_epoch = CASE WHEN remain_quota <> $6 THEN quota_epoch + 1 ELSE quota_epoch END
 WHERE id = $1 AND user_id = $2
 RETURNING *;

@@ -28,9 +28,9 @@ func (q *Queries) TokenCountForUserFiltered(ctx context.Context, arg TokenCountF
 }
 
 const tokenCreate = `-- name: TokenCreate :one
-INSERT INTO tokens (user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, models, subnet)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-RETURNING id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch
+INSERT INTO tokens (user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, models, subnet, prompts, prompts_only)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+RETURNING id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only
 `
 
 type TokenCreateParams struct {
@@ -44,6 +44,8 @@ type TokenCreateParams struct {
 	UnlimitedQuota bool
 	Models         string
 	Subnet         string
+	Prompts        string
+	PromptsOnly    bool
 }
 
 func (q *Queries) TokenCreate(ctx context.Context, arg TokenCreateParams) (Token, error) {
@@ -58,6 +60,8 @@ func (q *Queries) TokenCreate(ctx context.Context, arg TokenCreateParams) (Token
 		arg.UnlimitedQuota,
 		arg.Models,
 		arg.Subnet,
+		arg.Prompts,
+		arg.PromptsOnly,
 	)
 	var i Token
 	err := row.Scan(
@@ -76,6 +80,8 @@ func (q *Queries) TokenCreate(ctx context.Context, arg TokenCreateParams) (Token
 		&i.CreatedAt,
 		&i.AccessedAt,
 		&i.QuotaEpoch,
+		&i.Prompts,
+		&i.PromptsOnly,
 	)
 	return i, err
 }
@@ -98,7 +104,7 @@ func (q *Queries) TokenDelete(ctx context.Context, arg TokenDeleteParams) (int64
 }
 
 const tokenGetByID = `-- name: TokenGetByID :one
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch FROM tokens WHERE id = $1
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only FROM tokens WHERE id = $1
 `
 
 func (q *Queries) TokenGetByID(ctx context.Context, id int64) (Token, error) {
@@ -120,12 +126,14 @@ func (q *Queries) TokenGetByID(ctx context.Context, id int64) (Token, error) {
 		&i.CreatedAt,
 		&i.AccessedAt,
 		&i.QuotaEpoch,
+		&i.Prompts,
+		&i.PromptsOnly,
 	)
 	return i, err
 }
 
 const tokenGetByKeyHash = `-- name: TokenGetByKeyHash :one
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch FROM tokens WHERE key_hash = $1
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only FROM tokens WHERE key_hash = $1
 `
 
 func (q *Queries) TokenGetByKeyHash(ctx context.Context, keyHash []byte) (Token, error) {
@@ -147,12 +155,14 @@ func (q *Queries) TokenGetByKeyHash(ctx context.Context, keyHash []byte) (Token,
 		&i.CreatedAt,
 		&i.AccessedAt,
 		&i.QuotaEpoch,
+		&i.Prompts,
+		&i.PromptsOnly,
 	)
 	return i, err
 }
 
 const tokenGetForUser = `-- name: TokenGetForUser :one
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch FROM tokens WHERE id = $1 AND user_id = $2
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only FROM tokens WHERE id = $1 AND user_id = $2
 `
 
 type TokenGetForUserParams struct {
@@ -179,12 +189,14 @@ func (q *Queries) TokenGetForUser(ctx context.Context, arg TokenGetForUserParams
 		&i.CreatedAt,
 		&i.AccessedAt,
 		&i.QuotaEpoch,
+		&i.Prompts,
+		&i.PromptsOnly,
 	)
 	return i, err
 }
 
 const tokenGetForUserForUpdate = `-- name: TokenGetForUserForUpdate :one
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch FROM tokens WHERE id = $1 AND user_id = $2 FOR UPDATE
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only FROM tokens WHERE id = $1 AND user_id = $2 FOR UPDATE
 `
 
 type TokenGetForUserForUpdateParams struct {
@@ -213,12 +225,14 @@ func (q *Queries) TokenGetForUserForUpdate(ctx context.Context, arg TokenGetForU
 		&i.CreatedAt,
 		&i.AccessedAt,
 		&i.QuotaEpoch,
+		&i.Prompts,
+		&i.PromptsOnly,
 	)
 	return i, err
 }
 
 const tokenListAll = `-- name: TokenListAll :many
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch FROM tokens ORDER BY id
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only FROM tokens ORDER BY id
 `
 
 // Every token, for the in-memory auth state (hash only, never a key).
@@ -247,6 +261,8 @@ func (q *Queries) TokenListAll(ctx context.Context) ([]Token, error) {
 			&i.CreatedAt,
 			&i.AccessedAt,
 			&i.QuotaEpoch,
+			&i.Prompts,
+			&i.PromptsOnly,
 		); err != nil {
 			return nil, err
 		}
@@ -259,7 +275,7 @@ func (q *Queries) TokenListAll(ctx context.Context) ([]Token, error) {
 }
 
 const tokenListForUser = `-- name: TokenListForUser :many
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch FROM tokens WHERE user_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only FROM tokens WHERE user_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3
 `
 
 type TokenListForUserParams struct {
@@ -293,6 +309,8 @@ func (q *Queries) TokenListForUser(ctx context.Context, arg TokenListForUserPara
 			&i.CreatedAt,
 			&i.AccessedAt,
 			&i.QuotaEpoch,
+			&i.Prompts,
+			&i.PromptsOnly,
 		); err != nil {
 			return nil, err
 		}
@@ -305,7 +323,7 @@ func (q *Queries) TokenListForUser(ctx context.Context, arg TokenListForUserPara
 }
 
 const tokenListForUserFiltered = `-- name: TokenListForUserFiltered :many
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch FROM tokens
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only FROM tokens
 WHERE user_id = $1 AND ($2::text = '' OR name ILIKE '%' || $2 || '%')
 ORDER BY id DESC
 LIMIT $4 OFFSET $3
@@ -350,6 +368,8 @@ func (q *Queries) TokenListForUserFiltered(ctx context.Context, arg TokenListFor
 			&i.CreatedAt,
 			&i.AccessedAt,
 			&i.QuotaEpoch,
+			&i.Prompts,
+			&i.PromptsOnly,
 		); err != nil {
 			return nil, err
 		}
@@ -362,7 +382,7 @@ func (q *Queries) TokenListForUserFiltered(ctx context.Context, arg TokenListFor
 }
 
 const tokenSearchForUser = `-- name: TokenSearchForUser :many
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch FROM tokens WHERE user_id = $1 AND name ILIKE '%' || $2::text || '%' ORDER BY id DESC LIMIT 100
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only FROM tokens WHERE user_id = $1 AND name ILIKE '%' || $2::text || '%' ORDER BY id DESC LIMIT 100
 `
 
 type TokenSearchForUserParams struct {
@@ -395,6 +415,8 @@ func (q *Queries) TokenSearchForUser(ctx context.Context, arg TokenSearchForUser
 			&i.CreatedAt,
 			&i.AccessedAt,
 			&i.QuotaEpoch,
+			&i.Prompts,
+			&i.PromptsOnly,
 		); err != nil {
 			return nil, err
 		}
@@ -408,9 +430,10 @@ func (q *Queries) TokenSearchForUser(ctx context.Context, arg TokenSearchForUser
 
 const tokenUpdate = `-- name: TokenUpdate :one
 UPDATE tokens SET name = $3, status = $4, expires_at = $5, remain_quota = $6, unlimited_quota = $7, models = $8, subnet = $9,
+                  prompts = $10, prompts_only = $11,
                   quota_epoch = CASE WHEN remain_quota <> $6 THEN quota_epoch + 1 ELSE quota_epoch END
 WHERE id = $1 AND user_id = $2
-RETURNING id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch
+RETURNING id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only
 `
 
 type TokenUpdateParams struct {
@@ -423,6 +446,8 @@ type TokenUpdateParams struct {
 	UnlimitedQuota bool
 	Models         string
 	Subnet         string
+	Prompts        string
+	PromptsOnly    bool
 }
 
 // Setting remain_quota to a new value is an absolute edit: quota_epoch
@@ -438,6 +463,8 @@ func (q *Queries) TokenUpdate(ctx context.Context, arg TokenUpdateParams) (Token
 		arg.UnlimitedQuota,
 		arg.Models,
 		arg.Subnet,
+		arg.Prompts,
+		arg.PromptsOnly,
 	)
 	var i Token
 	err := row.Scan(
@@ -456,6 +483,8 @@ func (q *Queries) TokenUpdate(ctx context.Context, arg TokenUpdateParams) (Token
 		&i.CreatedAt,
 		&i.AccessedAt,
 		&i.QuotaEpoch,
+		&i.Prompts,
+		&i.PromptsOnly,
 	)
 	return i, err
 }

@@ -76,6 +76,10 @@ type Settlement struct {
 	Stream       bool
 	RequestID    string
 	Content      string // note for the log row, e.g. "unpriced model"
+	// The stored prompt the request used, if any (prompt.go).
+	PromptName    string
+	PromptVersion int
+	PromptHash    string
 	// Served is false when no upstream answered: the reservation is refunded
 	// and no log row or request is counted.
 	Served bool

@@ -37,6 +37,11 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode 
 		writeError(w, rid, aerr)
 		return
 	}
+	body, pu, aerr := s.applyPrompt(r, c, mode, body) // stored prompts: prompt.go
+	if aerr != nil {
+		writeError(w, rid, aerr)
+		return
+	}
 	p, aerr := parseRequest(mode, body, r.Header.Get("Content-Type"))
 	if aerr != nil {
 		writeError(w, rid, aerr)
@@ -107,6 +112,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode 
 	settle := Settlement{
 		Ticket: ticket, Reserved: ticket.Granted, UserID: c.user.ID, Username: c.user.Username,
 		TokenID: c.token.ID, TokenName: c.token.Name, Model: p.model, Stream: p.stream, RequestID: rid,
+		PromptName: pu.Name, PromptVersion: pu.Version, PromptHash: pu.Hash,
 	}
 	// Whatever happens below, the reservation is settled exactly once.
 	defer func() {

@@ -285,6 +285,7 @@ func logRow(s Settlement) queries.LogInsertManyParams {
 		UpstreamModel: s.UpstreamModel, CacheReadTokens: clampInt32(u.CacheRead), CacheWriteTokens: clampInt32(u.CacheWrite),
 		ReasoningTokens: clampInt32(u.Reasoning), AudioTokens: clampInt32(u.AudioIn + u.AudioOut),
 		ImageTokens: clampInt32(u.ImageIn + u.ImageOut), WebSearchCalls: clampInt32(u.WebSearch), UsageCounted: s.UsageCounted,
+		PromptName: s.PromptName, PromptVersion: int32(s.PromptVersion), PromptHash: s.PromptHash,
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package state holds in memory what the relay reads on every request:
 // tokens (by key hash), users, channels with the routing table built from
-// them, and the runtime options. It loads through queries and is refreshed by
+// them, the runtime options and the stored prompts. It loads through queries and is refreshed by
 // Reload, called after local writes, by the periodic safety-net reload, and
 // (later) by the cluster's LISTEN/NOTIFY listener. Balances are never cached:
 // the meter's reservation UPDATE is the truth.
@@ -30,6 +30,7 @@ const (
 	KindUsers    = "users"
 	KindChannels = "channels"
 	KindOptions  = "options"
+	// KindPrompts is in prompts.go.
 )
 
 // Status values shared by users, tokens and channels (One API's numbers).
@@ -56,6 +57,10 @@ type Token struct {
 	Unlimited bool
 	Models    map[string]bool // nil: any model
 	Subnets   []netip.Prefix  // nil: any address
+	// Prompts limits the stored prompts the token may use (nil: any);
+	// PromptsOnly refuses requests that name no stored prompt.
+	Prompts     map[string]bool
+	PromptsOnly bool
 }
 
 // User is what the relay needs of a token's owner.
@@ -81,6 +86,8 @@ type State struct {
 
 	routes  atomic.Pointer[Routes]
 	options atomic.Pointer[Options]
+	prompts atomic.Pointer[promptIndex]
+	pmu     sync.Mutex // one prompt reload at a time
 
 	// tokenMisses bounds the database lookups of keys not in memory.
 	tokenMisses chan struct{}
@@ -114,7 +121,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, cipher *keys.Cipher, log *slog
 // ReloadAll reloads every kind: at start, after a listener reconnects, and
 // periodically as the safety net.
 func (s *State) ReloadAll(ctx context.Context) error {
-	for _, k := range []string{KindOptions, KindUsers, KindTokens, KindChannels} {
+	for _, k := range []string{KindOptions, KindUsers, KindTokens, KindChannels, KindPrompts} {
 		if err := s.Reload(ctx, k, 0); err != nil {
 			return err
 		}
@@ -141,6 +148,8 @@ func (s *State) Reload(ctx context.Context, kind string, id int64) error {
 		s.optionsMu.Lock()
 		defer s.optionsMu.Unlock()
 		return s.reloadOptions(ctx)
+	case KindPrompts:
+		return s.reloadPrompts(ctx, id)
 	}
 	return fmt.Errorf("state: unknown kind %q", kind)
 }
@@ -176,6 +185,28 @@ func (s *State) Token(ctx context.Context, hash [32]byte) (*Token, error) {
 	s.mu.Lock()
 	s.tokens[hash] = t
 	s.tokenHashes[t.ID] = hash
+	s.mu.Unlock()
+	return t, nil
+}
+
+// TokenByID returns a token by id, from memory or, on a miss, from the
+// database (the console's playground names a token by id, not by key).
+func (s *State) TokenByID(ctx context.Context, id int64) (*Token, error) {
+	s.mu.RLock()
+	h, ok := s.tokenHashes[id]
+	t := s.tokens[h]
+	s.mu.RUnlock()
+	if ok && t != nil {
+		return t, nil
+	}
+	row, err := s.q.TokenGetByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	t = tokenFromRow(row)
+	s.mu.Lock()
+	s.tokens[[32]byte(row.KeyHash)] = t
+	s.tokenHashes[id] = [32]byte(row.KeyHash)
 	s.mu.Unlock()
 	return t, nil
 }
@@ -326,6 +357,13 @@ func tokenFromRow(r queries.Token) *Token {
 			t.Models[m] = true
 		}
 	}
+	if ps := splitList(r.Prompts); len(ps) > 0 {
+		t.Prompts = make(map[string]bool, len(ps))
+		for _, p := range ps {
+			t.Prompts[p] = true
+		}
+	}
+	t.PromptsOnly = r.PromptsOnly
 	for _, s := range splitList(r.Subnet) {
 		if p, err := ParsePrefix(s); err == nil {
 			t.Subnets = append(t.Subnets, p)
