@@ -145,6 +145,9 @@ type Meter struct {
 	// loseReserveReply fails a reservation batch after it ran.
 	loseCommitReply  func() bool
 	loseReserveReply func() bool
+	// die, closed by tests, stops the settle loop as a killed process
+	// would: nothing queued is written, no heartbeat is renewed.
+	die chan struct{}
 }
 
 // flushAttempt is a flush whose outcome is unknown: its number, how many
@@ -194,7 +197,7 @@ func NewMeter(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, nodeID 
 		wake:   make(chan struct{}, 1),
 		stop:   make(chan struct{}),
 		leases: map[*lease]struct{}{}, current: map[int64]*lease{}, acquiring: map[int64]bool{}, heat: map[int64]*heat{},
-		beatEvery: nodeBeatEvery,
+		beatEvery: nodeBeatEvery, die: make(chan struct{}),
 	}
 	// The heartbeat row exists before any reservation of this node does.
 	if err := m.q.MeterNodeBeat(ctx, nodeID); err != nil {
@@ -495,6 +498,8 @@ func (m *Meter) settleLoop() {
 		case <-m.wake:
 		case <-m.stop:
 			stopping = true
+		case <-m.die:
+			return
 		}
 		m.beat()
 		if !stopping && time.Now().Before(retryAt) {
