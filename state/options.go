@@ -53,6 +53,9 @@ type Options struct {
 	ChannelDisableThreshold time.Duration
 
 	raw map[string]string
+	// typedPrices: some ratio table has a "model(type)" key, so Price looks
+	// for one (otherwise it builds no key on the hot path).
+	typedPrices bool
 }
 
 // Price returns the price of model in group, on a channel of channelType:
@@ -60,13 +63,17 @@ type Options struct {
 // the model's own. priced is false when the model has no ratio and
 // UnpricedModelRatio applies.
 func (o *Options) Price(model, group string, channelType int) (p pricing.Price, priced bool) {
-	typed := ""
-	if channelType > 0 {
-		typed = model + "(" + strconv.Itoa(channelType) + ")"
+	// The "model(type)" key is built in a stack buffer: a map index with
+	// string(bytes) does not allocate, and this runs on every request.
+	var kb [96]byte
+	var typed []byte
+	if channelType > 0 && o.typedPrices {
+		typed = append(append(append(kb[:0], model...), '('), strconv.Itoa(channelType)...)
+		typed = append(typed, ')')
 	}
 	ratio := func(table map[string]float64, def float64) float64 {
-		if typed != "" {
-			if r, ok := table[typed]; ok {
+		if typed != nil {
+			if r, ok := table[string(typed)]; ok {
 				return r
 			}
 		}
@@ -325,6 +332,14 @@ func ParseOptions(stored map[string]string) (*Options, error) {
 		_ = json.Unmarshal([]byte(raw[key]), dst)
 	}
 	o.WebSearchCallQuota, _ = strconv.ParseFloat(raw["WebSearchCallQuota"], 64)
+	for _, table := range []map[string]float64{o.ModelRatio, o.CompletionRatio, o.CacheRatio, o.CacheWriteRatio,
+		o.AudioRatio, o.AudioCompletionRatio, o.ImageRatio, o.ImageCompletionRatio} {
+		for k := range table {
+			if strings.HasSuffix(k, ")") && strings.Contains(k, "(") {
+				o.typedPrices = true
+			}
+		}
+	}
 	_ = json.Unmarshal([]byte(raw["MaxOutputTokens"]), &o.MaxOutputTokens)
 	o.RetryTimes, _ = strconv.Atoi(raw["RetryTimes"])
 	o.AutoDisableChannel = raw["AutomaticDisableChannelEnabled"] == "true"

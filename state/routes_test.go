@@ -114,3 +114,10 @@ func TestParseOptions(t *testing.T) {
 		t.Error("IsSecretOption")
 	}
 }
+
+func TestPriceDoesNotAllocate(t *testing.T) {
+	o, _ := ParseOptions(map[string]string{"ModelRatio": `{"m":1,"m(33)":2}`})
+	if n := testing.AllocsPerRun(100, func() { o.Price("m", "default", 33) }); n != 0 {
+		t.Errorf("Price allocates %v times per call", n)
+	}
+}
