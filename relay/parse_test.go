@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"oneapi/relay/adaptor"
@@ -66,4 +67,21 @@ func FuzzParseRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCompletionsStreamOptionsNotDoubled: a completions body that already
+// has stream_options (without include_usage) gets include_usage set in it,
+// not a second stream_options member.
+func TestCompletionsStreamOptionsNotDoubled(t *testing.T) {
+	p, aerr := parseRequest(adaptor.ModeCompletions, []byte(`{"model":"gpt-3.5-turbo-instruct","prompt":"hi","stream":true,"stream_options":{}}`), "")
+	if aerr != nil {
+		t.Fatal(aerr)
+	}
+	body, err := upstreamBody(p, p.model, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(body), `"stream_options"`); n != 1 || !strings.Contains(string(body), `"include_usage":true`) {
+		t.Errorf("body = %s", body)
+	}
 }

@@ -606,7 +606,7 @@ func TestEmbeddings(t *testing.T) {
 		t.Run("format="+format, func(t *testing.T) {
 			a := New()
 			body := `{"model":"text-embedding-004","input":["a","b"],"dimensions":3,"encoding_format":"` + format + `"}`
-			req := &adaptor.Request{Mode: adaptor.ModeEmbeddings, Model: "text-embedding-004", Body: []byte(body)}
+			req := &adaptor.Request{Mode: adaptor.ModeEmbeddings, Model: "text-embedding-004", Body: []byte(body), PromptTokens: 2}
 			hreq, err := a.NewRequest(context.Background(), testChannel(srv.URL, map[string]string{"api_version": "v1"}), req)
 			if err != nil {
 				t.Fatal(err)
@@ -622,10 +622,10 @@ func TestEmbeddings(t *testing.T) {
 			if usage.Reported {
 				t.Errorf("usage reported: %+v", usage)
 			}
-			want := `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.5,-1,0.25]},{"object":"embedding","index":1,"embedding":[1,2,3]}],"model":"text-embedding-004","usage":{"prompt_tokens":0,"total_tokens":0}}`
+			want := `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.5,-1,0.25]},{"object":"embedding","index":1,"embedding":[1,2,3]}],"model":"text-embedding-004","usage":{"prompt_tokens":2,"total_tokens":2}}`
 			if format == "base64" {
 				// little-endian float32: 0.5 = 0x3f000000, -1 = 0xbf800000, 0.25 = 0x3e800000 ...
-				want = `{"object":"list","data":[{"object":"embedding","index":0,"embedding":"AAAAPwAAgL8AAIA+"},{"object":"embedding","index":1,"embedding":"AACAPwAAAEAAAEBA"}],"model":"text-embedding-004","usage":{"prompt_tokens":0,"total_tokens":0}}`
+				want = `{"object":"list","data":[{"object":"embedding","index":0,"embedding":"AAAAPwAAgL8AAIA+"},{"object":"embedding","index":1,"embedding":"AACAPwAAAEAAAEBA"}],"model":"text-embedding-004","usage":{"prompt_tokens":2,"total_tokens":2}}`
 			}
 			if string(out) != want {
 				t.Errorf("reply\n%s\nwant\n%s", out, want)
