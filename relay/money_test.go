@@ -432,13 +432,19 @@ func TestNoDeadlocksUnderConcurrency(t *testing.T) {
 // upstream served: the call is not cut, and its usage is taken.
 func TestNonStreamClientHangUpIsBilled(t *testing.T) {
 	b := setup(t)
+	arrived := make(chan struct{}, 1)
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		arrived <- struct{}{}
 		time.Sleep(300 * time.Millisecond)
 		okChat(w, r, body)
 	})
 	b.channel(up.URL, channelOpts{})
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	go func() {
+		<-arrived // the call is upstream: now the client hangs up
+		cancel()
+	}()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, b.srv.URL+"/v1/chat/completions", strings.NewReader(chatBody))
 	req.Header.Set("Authorization", "Bearer "+b.token(tokenOpts{}))
 	if res, err := http.DefaultClient.Do(req); err == nil {
