@@ -31,6 +31,7 @@ import (
 	_ "oneapi/relay/adaptor/bedrock"   // registers AWS Bedrock
 	_ "oneapi/relay/adaptor/gemini"    // registers Google Gemini
 	_ "oneapi/relay/adaptor/openai"    // registers the OpenAI-compatible channel types
+	_ "oneapi/relay/adaptor/vertex"    // registers Google Vertex AI
 	"oneapi/state"
 	"oneapi/successrate"
 )
