@@ -41,7 +41,7 @@ type Frame struct {
 }
 
 // LoadFrames reads frames from a file of one JSON Frame a line.
-func LoadFrames(t *testing.T, path string) []Frame {
+func LoadFrames(t testing.TB, path string) []Frame {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
