@@ -13,6 +13,7 @@ import (
 
 	"oneapi/keys"
 	"oneapi/queries"
+	"oneapi/relay/adaptor"
 )
 
 // apiTestReply is One API's reply shape, with the channel test's time.
@@ -282,7 +283,7 @@ func TestAPIChannelMultiKey(t *testing.T) {
 
 	// A type no adaptor serves yet is refused rather than stored to fail
 	// every request.
-	body, _ = json.Marshal(map[string]any{"type": 42, "key": sa, "models": "gemini-pro"})
+	body, _ = json.Marshal(map[string]any{"type": adaptor.TypeAIProxyLibrary, "key": "k-1234567890", "models": "gpt-4o"})
 	if code, r, _ := apiCall(t, a, http.MethodPost, "/api/channel/", string(body), admin); code != http.StatusUnprocessableEntity || !strings.Contains(r.Message, "not supported yet") {
 		t.Errorf("unsupported type = %d %q", code, r.Message)
 	}

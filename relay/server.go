@@ -28,8 +28,10 @@ import (
 
 	"oneapi/relay/adaptor"
 	_ "oneapi/relay/adaptor/anthropic" // registers Anthropic Claude
+	_ "oneapi/relay/adaptor/bedrock"   // registers AWS Bedrock
 	_ "oneapi/relay/adaptor/gemini"    // registers Google Gemini
 	_ "oneapi/relay/adaptor/openai"    // registers the OpenAI-compatible channel types
+	_ "oneapi/relay/adaptor/vertex"    // registers Google Vertex AI
 	"oneapi/state"
 	"oneapi/successrate"
 )

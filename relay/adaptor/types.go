@@ -69,7 +69,9 @@ type Type struct {
 }
 
 // types is indexed by ID. Default base URLs are One API's
-// (relay/channeltype/url.go).
+// (relay/channeltype/url.go). A "{region}" in one is the channel's region
+// (Bedrock, Vertex AI): their adaptors build the real URL; the console shows
+// the pattern.
 var types = [...]Type{
 	TypeOpenAI:                 {TypeOpenAI, "OpenAI", "https://api.openai.com", true},
 	TypeAPI2D:                  {TypeAPI2D, "API2D", "https://oa.api2d.net", true},
@@ -103,7 +105,7 @@ var types = [...]Type{
 	TypeOllama:                 {TypeOllama, "Ollama", "http://localhost:11434", false},
 	TypeLingYiWanWu:            {TypeLingYiWanWu, "01.AI LingYiWanWu", "https://api.lingyiwanwu.com", true},
 	TypeStepFun:                {TypeStepFun, "StepFun", "https://api.stepfun.com", true},
-	TypeAwsClaude:              {TypeAwsClaude, "AWS Claude", "", false},
+	TypeAwsClaude:              {TypeAwsClaude, "AWS Bedrock", "https://bedrock-runtime.{region}.amazonaws.com", false},
 	TypeCoze:                   {TypeCoze, "Coze", "https://api.coze.com", false},
 	TypeCohere:                 {TypeCohere, "Cohere", "https://api.cohere.ai", false},
 	TypeDeepSeek:               {TypeDeepSeek, "DeepSeek", "https://api.deepseek.com", true},
@@ -112,7 +114,7 @@ var types = [...]Type{
 	TypeTogetherAI:             {TypeTogetherAI, "Together AI", "https://api.together.xyz", true},
 	TypeDoubao:                 {TypeDoubao, "ByteDance Doubao", "https://ark.cn-beijing.volces.com", true},
 	TypeNovita:                 {TypeNovita, "Novita AI", "https://api.novita.ai/v3/openai", true},
-	TypeVertexAI:               {TypeVertexAI, "Google Vertex AI", "", false},
+	TypeVertexAI:               {TypeVertexAI, "Google Vertex AI", "https://{region}-aiplatform.googleapis.com", false},
 	TypeProxy:                  {TypeProxy, "Proxy", "", false},
 	TypeSiliconFlow:            {TypeSiliconFlow, "SiliconFlow", "https://api.siliconflow.cn", true},
 	TypeXAI:                    {TypeXAI, "xAI", "https://api.x.ai", true},

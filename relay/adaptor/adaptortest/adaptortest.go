@@ -58,8 +58,15 @@ func ReplayStream(t *testing.T, a adaptor.Adaptor, req *adaptor.Request, ssePath
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ReplayResponse(t, a, req, SSEResponse(in), onSend)
+}
+
+// ReplayResponse is ReplayStream for a reply already made, for streams
+// that are not SSE (Bedrock's event stream).
+func ReplayResponse(t *testing.T, a adaptor.Adaptor, req *adaptor.Request, resp *http.Response, onSend func([]byte)) ([]byte, adaptor.Usage, error) {
+	t.Helper()
 	var out bytes.Buffer
-	usage, err := a.DecodeStream(req, SSEResponse(in), func(ev adaptor.Event) error {
+	usage, err := a.DecodeStream(req, resp, func(ev adaptor.Event) error {
 		if onSend != nil {
 			onSend(ev.Data)
 		}

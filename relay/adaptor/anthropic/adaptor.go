@@ -49,21 +49,17 @@ func (a *Adaptor) NewRequest(ctx context.Context, ch *adaptor.Channel, req *adap
 		return nil, err
 	}
 	// req.Chat is not used: only Body has the channel's system prompt.
-	var chat oai.ChatRequest
-	if err := json.Unmarshal(req.Body, &chat); err != nil {
-		return nil, clientError(fmt.Errorf("invalid chat request: %w", err))
-	}
 	model := req.Model
 	if model == "" {
-		model = chat.Model
+		var m struct {
+			Model string `json:"model"`
+		}
+		_ = json.Unmarshal(req.Body, &m) // ConvertRequest reports a bad body
+		model = m.Model
 	}
-	mr, err := toAnthropicRequest(&chat, model, req.Stream)
+	body, err := ConvertRequest(req.Body, model, req.Stream, "")
 	if err != nil {
-		return nil, clientError(err)
-	}
-	body, err := json.Marshal(mr)
-	if err != nil {
-		return nil, fmt.Errorf("encode Anthropic request: %w", err)
+		return nil, err
 	}
 	// A *bytes.Reader body lets net/http replay the request on a stale
 	// keep-alive connection.
@@ -78,6 +74,29 @@ func (a *Adaptor) NewRequest(ctx context.Context, ch *adaptor.Channel, req *adap
 		r.Header.Set("Accept", "text/event-stream")
 	}
 	return r, nil
+}
+
+// ConvertRequest converts an OpenAI-format chat body to a Messages API body.
+// Clouds that serve Claude (Vertex AI, Bedrock's InvokeModel) name the
+// model in the URL and the API version in the body: they pass model "" and
+// their anthropicVersion ("vertex-2023-10-16"); the direct API passes the
+// model and "" (its version travels in a header). A body that cannot be
+// converted is an *adaptor.UpstreamError of class ClassClient.
+func ConvertRequest(body []byte, model string, stream bool, anthropicVersion string) ([]byte, error) {
+	var chat oai.ChatRequest
+	if err := json.Unmarshal(body, &chat); err != nil {
+		return nil, clientError(fmt.Errorf("invalid chat request: %w", err))
+	}
+	mr, err := toAnthropicRequest(&chat, model, stream)
+	if err != nil {
+		return nil, clientError(err)
+	}
+	mr.AnthropicVersion = anthropicVersion
+	out, err := json.Marshal(mr)
+	if err != nil {
+		return nil, fmt.Errorf("encode Anthropic request: %w", err)
+	}
+	return out, nil
 }
 
 // RequestURL returns {base}/v1/messages, where base is the channel's base URL

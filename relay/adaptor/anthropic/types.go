@@ -12,7 +12,7 @@ import (
 
 // messagesRequest is the body of POST /v1/messages.
 type messagesRequest struct {
-	Model         string      `json:"model"`
+	Model         string      `json:"model,omitempty"` // "" for clouds that name it in the URL
 	System        string      `json:"system,omitempty"`
 	Messages      []message   `json:"messages"`
 	MaxTokens     int         `json:"max_tokens"`
@@ -23,6 +23,10 @@ type messagesRequest struct {
 	Tools         []tool      `json:"tools,omitempty"`
 	ToolChoice    *toolChoice `json:"tool_choice,omitempty"`
 	Metadata      *metadata   `json:"metadata,omitempty"`
+
+	// AnthropicVersion is the version field of clouds serving Claude
+	// (Vertex AI); the direct API takes its version as a header.
+	AnthropicVersion string `json:"anthropic_version,omitempty"`
 }
 
 // message is one turn. Roles must alternate between "user" and "assistant".

@@ -24,6 +24,23 @@ func chatRequestBody(body []byte) (*generateContentRequest, error) {
 	return toGeminiRequest(&r)
 }
 
+// ChatBody converts an OpenAI-format chat body to a generateContent body,
+// the operator's safety settings included: what Vertex AI's Gemini models
+// take too. A body Gemini cannot take is an *adaptor.UpstreamError of class
+// ClassClient.
+func ChatBody(body []byte) ([]byte, error) {
+	cr, err := chatRequestBody(body)
+	if err != nil {
+		return nil, err
+	}
+	cr.SafetySettings = safetySettings()
+	out, err := json.Marshal(cr)
+	if err != nil {
+		return nil, fmt.Errorf("encode Gemini request: %w", err)
+	}
+	return out, nil
+}
+
 // toGeminiRequest converts a chat request. Content Gemini cannot take
 // (image URLs, unknown part types, malformed tool calls) is a client error.
 func toGeminiRequest(r *oai.ChatRequest) (*generateContentRequest, error) {
