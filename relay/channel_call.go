@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -201,4 +202,27 @@ func channelSecrets(ch *state.Channel) []string {
 		return []string{ch.Key}
 	}
 	return append(state.SplitKeys(ch.Key), ch.Key)
+}
+
+// ListModels asks ch's upstream which models it serves (the adaptor's
+// adaptor.ModelLister), through the channel's client, with one of its
+// keys. The error never contains a key.
+func ListModels(ctx context.Context, client *http.Client, ch *state.Channel) ([]string, error) {
+	lister, ok := adaptor.For(ch.Type).(adaptor.ModelLister)
+	if !ok {
+		name := fmt.Sprint(ch.Type)
+		if t, ok := adaptor.TypeByID(ch.Type); ok {
+			name = t.Name
+		}
+		return nil, fmt.Errorf("%s channels cannot list their models: enter them", name)
+	}
+	cc := ch.Channel
+	if ch.Keys != nil {
+		cc.Key = ch.Keys.Next()
+	}
+	models, err := lister.ListModels(ctx, channelClient(client, ch), &cc)
+	if err != nil {
+		return nil, probeError(err, channelSecrets(ch)...)
+	}
+	return models, nil
 }
