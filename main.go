@@ -36,6 +36,7 @@ import (
 	"oneapi/oneapiimport"
 	"oneapi/queries"
 	"oneapi/relay"
+	"oneapi/relay/adaptor/vertex"
 	"oneapi/relay/adaptor/gemini"
 	"oneapi/relay/tokenizer"
 	"oneapi/state"
@@ -164,6 +165,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	// One upstream client for the relay, the jobs and the console's channel
 	// tests, through RELAY_PROXY when set.
 	upstream := relay.NewClient(cfg.RelayProxy)
+	vertex.SetTokenTransport(upstream.Transport) // Vertex's token exchange goes the way upstream calls go (RELAY_PROXY)
 	gemini.SetDefaults(cfg.GeminiVersion, cfg.GeminiSafety)
 
 	node := nodeID()

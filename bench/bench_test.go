@@ -129,3 +129,37 @@ func TestDoOneStreamTail(t *testing.T) {
 		t.Errorf("stream without [DONE] accepted")
 	}
 }
+
+// TestMockTGI: the mock's TGI stream has the token events and ends with the
+// counts the gateway bills, which the load generator's marker finds, and
+// the direct and proxied TGI requests are counted as such.
+func TestMockTGI(t *testing.T) {
+	srv := httptest.NewServer(newMockServer())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(info), `"version":"1.3.4"`) {
+		t.Errorf("/info = %s", info)
+	}
+	ts := targetsFor(scenario{tgi: true}, []*target{{name: "a", url: srv.URL + "/v1/chat/completions", key: directKey, client: newLoadClient()}})
+	if ts[0].url != srv.URL+"/generate_stream" {
+		t.Fatalf("tgi target url = %s", ts[0].url)
+	}
+	for _, bufSize := range []int{7, 64, 32 << 10} {
+		if err := doOne(ts[0], ts[0].body, true, make([]byte, bufSize)); err != nil {
+			t.Errorf("buf %d: %v", bufSize, err)
+		}
+	}
+	events := tgiEvents()
+	last := string(events[len(events)-1])
+	if len(events) != mockStreamEvents || !strings.Contains(last, `"generated_tokens":20`) || !strings.Contains(last, `"input_length":12`) {
+		t.Errorf("last event %s of %d", last, len(events))
+	}
+	if c, err := readMockCounts(srv.URL); err != nil || c.Direct != 3 {
+		t.Errorf("counts %+v %v", c, err)
+	}
+}

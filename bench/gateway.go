@@ -320,6 +320,9 @@ func (g *gateway) provision(mockBase string) error {
 	if err != nil {
 		return fmt.Errorf("create channel: %w", err)
 	}
+	if err := g.provisionTGI(mockBase); err != nil {
+		return err
+	}
 	data, err := g.api(http.MethodPost, "/api/token/", map[string]any{
 		"name":            "bench",
 		"remain_quota":    0,

@@ -18,6 +18,9 @@ type target struct {
 	url    string // full chat completions URL
 	key    string // bearer key
 	client *http.Client
+	// body and done, when set, replace the scenario's request body and the
+	// end-of-stream marker ("[DONE]"): TGI's native stream ends otherwise.
+	body, done []byte
 }
 
 func newLoadClient() *http.Client {
@@ -191,8 +194,12 @@ func doOne(t *target, body []byte, stream bool, buf []byte) error {
 			return fmt.Errorf("read stream: %s", trimErr(err.Error()))
 		}
 	}
-	if !bytes.Contains(tail[:tl], doneMarker) {
-		return fmt.Errorf("stream ended without [DONE]")
+	marker := doneMarker
+	if t.done != nil {
+		marker = t.done
+	}
+	if !bytes.Contains(tail[:tl], marker) {
+		return fmt.Errorf("stream ended without %s", marker)
 	}
 	return nil
 }

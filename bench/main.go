@@ -6,7 +6,8 @@
 // starts the gateway on its embedded PostgreSQL, provisions a channel and a
 // token (and a stored prompt), and then, per scenario (non-stream chat /
 // 20-event streams at 1, 16 and 128 concurrent; chat-prompt:16 is chat:16
-// naming a stored prompt), drives interleaved closed-loop load (a) directly at
+// naming a stored prompt; tgi-stream:16 streams from a TGI channel in
+// TGI's native format, tgi.go), drives interleaved closed-loop load (a) directly at
 // the mock, (b) through the bare proxy and (c) through the gateway. It prints
 // req/s, latency, CPU per request of gateway + PostgreSQL, peak RSS and an
 // exact accounting check, then PASS/FAIL for each target.
@@ -52,6 +53,7 @@ type scenario struct {
 	name   string
 	stream bool
 	prompt bool // the request names the stored benchPrompt (chat-prompt:N)
+	tgi    bool // streams from a Hugging Face TGI-format upstream (tgi-stream:N, tgi.go)
 	conc   int
 }
 
@@ -64,10 +66,11 @@ func parseScenarios(s string) ([]scenario, error) {
 		}
 		kind, n, ok := strings.Cut(part, ":")
 		conc, err := strconv.Atoi(n)
-		if !ok || err != nil || conc < 1 || (kind != "chat" && kind != "stream" && kind != "chat-prompt") {
-			return nil, fmt.Errorf("bad scenario %q (want chat:N, chat-prompt:N or stream:N)", part)
+		if !ok || err != nil || conc < 1 || (kind != "chat" && kind != "stream" && kind != "chat-prompt" && kind != "tgi-stream") {
+			return nil, fmt.Errorf("bad scenario %q (want chat:N, chat-prompt:N, stream:N or tgi-stream:N)", part)
 		}
-		out = append(out, scenario{name: part, stream: kind == "stream", prompt: kind == "chat-prompt", conc: conc})
+		out = append(out, scenario{name: part, stream: kind == "stream" || kind == "tgi-stream", prompt: kind == "chat-prompt",
+			tgi: kind == "tgi-stream", conc: conc})
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no scenarios")
@@ -184,7 +187,7 @@ func run() int {
 		duration  = flag.Duration("duration", 2*time.Second, "length of each measured round per target")
 		rounds    = flag.Int("rounds", 3, "interleaved rounds per scenario (order of a, b, c rotates)")
 		warmup    = flag.Duration("warmup", 500*time.Millisecond, "warm-up per target before each scenario's rounds")
-		scenFlag  = flag.String("scenarios", "chat:1,chat:16,chat-prompt:16,chat:128,stream:1,stream:16,stream:128", "comma-separated chat:N / chat-prompt:N / stream:N")
+		scenFlag  = flag.String("scenarios", "chat:1,chat:16,chat-prompt:16,chat:128,stream:1,stream:16,stream:128,tgi-stream:16", "comma-separated chat:N / chat-prompt:N / stream:N / tgi-stream:N")
 		targFlag  = flag.String("targets", "a,b,c", "targets to drive: a=direct to mock, b=bare proxy, c=gateway")
 		binFlag   = flag.String("bin", "", "prebuilt gateway binary (default: go build the repo root into a temp dir)")
 		keep      = flag.Bool("keep", false, "keep the temp dir (gateway data and log)")
@@ -421,9 +424,16 @@ func run() int {
 		if sc.prompt {
 			body = chatPromptBody()
 		}
+		targets := targetsFor(sc, targets) // tgi-stream: a and b speak TGI's own API (tgi.go)
+		bodyOf := func(t *target) []byte {
+			if t.body != nil {
+				return t.body
+			}
+			return body
+		}
 		logf("scenario %s: warm-up", sc.name)
 		for _, t := range targets {
-			r := runLoad(t, body, sc.stream, sc.conc, *warmup)
+			r := runLoad(t, bodyOf(t), sc.stream, sc.conc, *warmup)
 			if t.name == "c" {
 				okC += int64(r.ok)
 			}
@@ -445,7 +455,7 @@ func run() int {
 					g0, p0 = procTicks(g.pid), pgTicks(g.pgPid)
 				}
 				px0 := procTicks(proxyPid)
-				r := runLoad(t, body, sc.stream, sc.conc, *duration)
+				r := runLoad(t, bodyOf(t), sc.stream, sc.conc, *duration)
 				if t.name == "b" && proxyPid > 0 {
 					d := procTicks(proxyPid) - px0
 					res.proxyTicks += d
@@ -626,7 +636,7 @@ func printTargets(results []*result, haveC, haveAcct bool) int {
 	for _, tc := range []struct {
 		sc  string
 		min float64
-	}{{"chat:16", 0.9}, {"chat-prompt:16", 0.9}, {"stream:16", 0.9}} { // the money-path issue's bar
+	}{{"chat:16", 0.9}, {"chat-prompt:16", 0.9}, {"stream:16", 0.9}, {"tgi-stream:16", 0.8}} { // the issues' bars
 		what := fmt.Sprintf("%s gateway req/s ≥ %.1f× bare proxy", tc.sc, tc.min)
 		r := byName[tc.sc]
 		if r == nil || !r.has("b") || !r.has("c") {

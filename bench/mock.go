@@ -41,6 +41,7 @@ type mockServer struct {
 	chunks     [][]byte
 	usageChunk []byte
 	done       []byte
+	tgiEvents  [][]byte // tgi.go
 }
 
 func newMockServer() *mockServer {
@@ -103,6 +104,7 @@ func newMockServer() *mockServer {
 	b, _ := json.Marshal(u)
 	m.usageChunk = []byte("data: " + string(b) + "\n\n")
 	m.done = []byte("data: [DONE]\n\n")
+	m.tgiEvents = tgiEvents()
 	return m
 }
 
@@ -114,7 +116,22 @@ type mockChatRequest struct {
 	} `json:"stream_options"`
 }
 
+// count attributes a request to the path it came through, by its key.
+func (m *mockServer) count(r *http.Request) {
+	switch r.Header.Get("Authorization") {
+	case "Bearer " + directKey:
+		m.direct.Add(1)
+	case "Bearer " + proxyKey:
+		m.proxy.Add(1)
+	default:
+		m.other.Add(1)
+	}
+}
+
 func (m *mockServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if m.serveTGI(w, r) {
+		return
+	}
 	switch {
 	case r.URL.Path == "/count" && r.Method == http.MethodGet:
 		w.Header().Set("Content-Type", "application/json")
@@ -130,14 +147,7 @@ func (m *mockServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, `{"error":{"message":"bad json"}}`, http.StatusBadRequest)
 			return
 		}
-		switch r.Header.Get("Authorization") {
-		case "Bearer " + directKey:
-			m.direct.Add(1)
-		case "Bearer " + proxyKey:
-			m.proxy.Add(1)
-		default:
-			m.other.Add(1)
-		}
+		m.count(r)
 		h := w.Header()
 		if !req.Stream {
 			h.Set("Content-Type", "application/json")

@@ -113,7 +113,8 @@ func servedType(typ int) error {
 
 // validate checks and normalises in, and returns its keys: one per line on
 // create (One API makes a channel per key), at most one on update, where no
-// key keeps the stored one.
+// key keeps the stored one. A multi_key channel keeps all its lines as its
+// one key field, used in rotation.
 func (in *channelInput) validate(create bool) ([]string, error) {
 	t, ok := adaptor.TypeByID(in.Type)
 	if !ok {
@@ -127,11 +128,8 @@ func (in *channelInput) validate(create bool) ([]string, error) {
 	in.Name = strings.TrimSpace(in.Name)
 
 	chKeys := splitChannelKeys(in.Key)
-	switch {
-	case create && len(chKeys) == 0:
+	if create && len(chKeys) == 0 {
 		return nil, invalidField("key", "key is required")
-	case !create && len(chKeys) > 1:
-		return nil, invalidField("key", "key: an update takes one key; create a channel for each other key")
 	}
 
 	models := splitCommaList(in.Models)
@@ -159,6 +157,16 @@ func (in *channelInput) validate(create bool) ([]string, error) {
 		if json.Unmarshal([]byte(in.Config), &cfg) != nil || cfg == nil {
 			return nil, invalidField("config", `config must be a JSON object with string values, like {"api_version":"2024-10-21"}`)
 		}
+	}
+	// Headers, proxy, timeout, keys in rotation (state/channel_options.go).
+	if _, err := state.ParseChannelOptions(cfg); err != nil {
+		return nil, invalidField("config", "%s", err)
+	}
+	if state.MultiKeyConfig(cfg) && len(chKeys) > 1 {
+		chKeys = []string{strings.Join(chKeys, "\n")} // one channel, its keys in rotation
+	}
+	if !create && len(chKeys) > 1 {
+		return nil, invalidField("key", "key: an update takes one key; create a channel for each other key, or set \"multi_key\": \"true\" in config to use them all in rotation")
 	}
 	// One API kept Azure's API version in "other" before config existed.
 	if v := strings.TrimSpace(in.Other); v != "" && in.Type == adaptor.TypeAzure && cfg["api_version"] == "" {

@@ -78,6 +78,7 @@ var routeGuards = func() map[string]guard {
 		"PUT /api/channel", "PUT /api/channel/", "GET /api/channel/search", "GET /api/channel/test/:id",
 		"GET /api/channel/test", "GET /api/channel/test/", "GET /api/channel/update_balance/:id",
 		"GET /api/channel/update_balance", "GET /api/channel/update_balance/", "GET /api/jobs",
+		"GET /api/channel/fetch_models/:id", "GET /api/channel/keys/:id", "POST /api/channel/keys/:id/enable",
 		"GET /api/channel/:id", "DELETE /api/channel/:id", "GET /api/redemption", "GET /api/redemption/",
 		"POST /api/redemption", "POST /api/redemption/", "PUT /api/redemption", "PUT /api/redemption/",
 		"GET /api/redemption/search", "GET /api/redemption/:id", "DELETE /api/redemption/:id", "GET /api/log",

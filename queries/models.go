@@ -95,6 +95,14 @@ type Channel struct {
 	CreatedAt        time.Time
 }
 
+type ChannelDisabledKey struct {
+	ChannelID  int64
+	KeyHash    []byte
+	KeyHint    string
+	Reason     string
+	DisabledAt time.Time
+}
+
 type Log struct {
 	ID               int64
 	CreatedAt        time.Time

@@ -38,7 +38,7 @@ var (
 
 // servedObservers holds one histogram per (mode, stream), resolved once so
 // the hot path does no label lookup.
-var servedObservers = func() (o [adaptor.ModeResponses + 1][2]prometheus.Observer) {
+var servedObservers = func() (o [adaptor.NumModes][2]prometheus.Observer) {
 	for m := range o {
 		for s := range o[m] {
 			o[m][s] = metricServed.WithLabelValues(adaptor.Mode(m).String(), strconv.FormatBool(s == 1))

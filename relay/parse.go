@@ -192,6 +192,17 @@ func parseRequest(mode adaptor.Mode, body []byte, contentType string) (p *parsed
 		p.model = req.Model
 		// Speech is priced per input character (One API's rule).
 		p.promptTokens = utf8.RuneCountInString(req.Input)
+	case adaptor.ModeRerank:
+		var req oai.RerankRequest
+		if err := json.Unmarshal(body, &req); err != nil {
+			return nil, jsonError(err)
+		}
+		docs, err := req.Texts()
+		if err != nil || len(docs) == 0 || req.Query == "" {
+			return nil, badRequest("invalid_input", "'query' must be a non-empty string and 'documents' a non-empty array of strings or {\"text\": ...} objects.")
+		}
+		p.model = req.Model
+		p.texts = append(docs, req.Query)
 	case adaptor.ModeResponses:
 		var req struct {
 			Model           string          `json:"model"`

@@ -46,7 +46,9 @@ func ProbeModel(ch *state.Channel, model string) string {
 // took. model is chosen as ProbeModel does and goes through the channel's
 // model mapping. An upstream failure comes back as an *adaptor.UpstreamError
 // whose Class says whether the key is dead; no error message ever contains
-// the channel key. The elapsed time is returned on failure too.
+// the channel key. An adaptor with its own test (adaptor.Prober: TGI's GET
+// /info) is tested that way instead. The elapsed time is returned on
+// failure too.
 func Probe(ctx context.Context, client *http.Client, ch *state.Channel, model string) (time.Duration, error) {
 	model = ProbeModel(ch, model)
 	if model == "" {
@@ -61,6 +63,27 @@ func Probe(ctx context.Context, client *http.Client, ch *state.Channel, model st
 		return 0, fmt.Errorf("channel type %s cannot be tested: no adaptor for it in this build", name)
 	}
 	upstream := ch.UpstreamModel(model)
+	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+	defer cancel()
+	start := time.Now()
+	if pr, ok := a.(adaptor.Prober); ok {
+		// The adaptor has its own test (TGI's GET /info).
+		c := channelClient(client, ch)
+		ue := eachKey(ctx, ch, func(cc *adaptor.Channel) *adaptor.UpstreamError {
+			if err := pr.Probe(ctx, c, cc, upstream); err != nil {
+				var ue *adaptor.UpstreamError
+				if !errors.As(err, &ue) {
+					ue = &adaptor.UpstreamError{Status: http.StatusBadGateway, Message: err.Error(), Class: adaptor.ClassRetry}
+				}
+				return ue
+			}
+			return nil
+		})
+		if ue != nil {
+			return time.Since(start), probeError(ue, channelSecrets(ch)...)
+		}
+		return time.Since(start), nil
+	}
 	maxTokens := probeMaxTokens
 	chat := &oai.ChatRequest{
 		Model:    upstream,
@@ -75,15 +98,11 @@ func Probe(ctx context.Context, client *http.Client, ch *state.Channel, model st
 	if err != nil {
 		return 0, fmt.Errorf("encode test request: %w", err)
 	}
-	req := &adaptor.Request{Mode: adaptor.ModeChat, Model: upstream, Body: body, Chat: chat}
-
-	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
-	defer cancel()
-	start := time.Now()
-	err = probeOnce(ctx, client, a, &ch.Channel, req)
+	req := &adaptor.Request{Mode: adaptor.ModeChat, Model: upstream, Body: body, Chat: chat, PromptTokens: 1}
+	err = probeOnce(ctx, client, a, ch, req)
 	elapsed := time.Since(start)
 	if err != nil {
-		return elapsed, probeError(err, ch.Key)
+		return elapsed, probeError(err, channelSecrets(ch)...)
 	}
 	return elapsed, nil
 }
@@ -112,18 +131,12 @@ func rejectsMaxTokens(model string) bool {
 	return false
 }
 
-// probeOnce sends req and checks that the answer is a chat completion.
-func probeOnce(ctx context.Context, client *http.Client, a adaptor.Adaptor, ch *adaptor.Channel, req *adaptor.Request) error {
-	hreq, err := a.NewRequest(ctx, ch, req)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(hreq)
-	if err != nil {
-		return adaptor.TransportError(err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return a.DecodeError(resp)
+// probeOnce sends req (channel_call.go's send: the channel's key, proxy,
+// timeout and headers) and checks that the answer is a chat completion.
+func probeOnce(ctx context.Context, client *http.Client, a adaptor.Adaptor, ch *state.Channel, req *adaptor.Request) error {
+	resp, ue, _ := send(ctx, client, ch, a, req)
+	if ue != nil {
+		return ue
 	}
 	out, _, err := a.DecodeResponse(req, resp)
 	if err != nil {
@@ -148,16 +161,16 @@ func probeOnce(ctx context.Context, client *http.Client, a adaptor.Adaptor, ch *
 // failures keep their cause ("connection refused", a TLS error): the person
 // testing a channel needs it, and it names no URL (adaptor.TransportError
 // drops the *url.Error around it).
-func probeError(err error, key string) error {
+func probeError(err error, keys ...string) error {
 	var ue *adaptor.UpstreamError
 	if !errors.As(err, &ue) {
-		return errors.New(adaptor.Redact(err.Error(), key))
+		return errors.New(adaptor.Redact(err.Error(), keys...))
 	}
 	cp := *ue
 	if cp.Err != nil && !errors.Is(cp.Err, context.Canceled) {
 		cp.Message += ": " + cp.Err.Error()
 	}
-	cp.Message = adaptor.Redact(cp.Message, key)
+	cp.Message = adaptor.Redact(cp.Message, keys...)
 	return &cp
 }
 

@@ -216,26 +216,14 @@ func (s *Server) attempt(ctx context.Context, w http.ResponseWriter, r *http.Req
 		callCtx, cancel = detach(ctx)
 		defer cancel()
 	}
-	hreq, err := a.NewRequest(callCtx, &ch.Channel, areq)
-	if err != nil {
-		// An adaptor says what kind of failure it is (a request its
-		// provider cannot take is the client's); anything else is this
-		// channel's, and another may do.
-		var ue *adaptor.UpstreamError
-		if !errors.As(err, &ue) {
-			ue = &adaptor.UpstreamError{Status: http.StatusBadGateway, Message: err.Error(), Class: adaptor.ClassRetry}
-		}
-		ue.Message = adaptor.Redact(ue.Message, ch.Key)
-		return outcome{err: ue}
-	}
-	resp, err := s.client.Do(hreq)
-	if err != nil {
-		ue := adaptor.TransportError(err)
-		ue.Message = adaptor.Redact(ue.Message, ch.Key)
+	// channel_call.go: the key in rotation, the channel's proxy, timeout and
+	// headers, the adaptor's Prepare; a dead key of a multi-key channel is
+	// disabled alone and the next one tried.
+	resp, ue, transport := send(callCtx, s.client, ch, a, areq)
+	switch {
+	case ue != nil && transport:
 		return s.cutCall(r, p, ue)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		ue := a.DecodeError(resp)
+	case ue != nil:
 		s.coolDown(ch, ue)
 		return outcome{err: ue}
 	}

@@ -27,11 +27,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"oneapi/relay/adaptor"
-	_ "oneapi/relay/adaptor/anthropic" // registers Anthropic Claude
-	_ "oneapi/relay/adaptor/bedrock"   // registers AWS Bedrock
-	_ "oneapi/relay/adaptor/gemini"    // registers Google Gemini
-	_ "oneapi/relay/adaptor/openai"    // registers the OpenAI-compatible channel types
-	_ "oneapi/relay/adaptor/vertex"    // registers Google Vertex AI
+	_ "oneapi/relay/adaptor/anthropic"  // registers Anthropic Claude
+	_ "oneapi/relay/adaptor/bedrock"    // registers AWS Bedrock
+	_ "oneapi/relay/adaptor/cloudflare" // registers Cloudflare Workers AI
+	_ "oneapi/relay/adaptor/cohere"     // registers Cohere
+	_ "oneapi/relay/adaptor/gemini"     // registers Google Gemini
+	_ "oneapi/relay/adaptor/ollama"     // registers Ollama
+	_ "oneapi/relay/adaptor/openai"     // registers the OpenAI-compatible channel types
+	_ "oneapi/relay/adaptor/tgi"        // registers Hugging Face TGI / TEI
+	_ "oneapi/relay/adaptor/vertex"     // registers Google Vertex AI
 	"oneapi/state"
 	"oneapi/successrate"
 )

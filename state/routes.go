@@ -22,6 +22,11 @@ type Channel struct {
 	Status       int16
 	SystemPrompt string
 	TestModel    string
+	// Options are the channel's headers, proxy, timeout and key rotation
+	// (channel_options.go); Keys, for a multi-key channel, its keys in
+	// rotation (channel_keys.go), else nil and Key is the one key.
+	Options ChannelOptions
+	Keys    *KeyRing
 }
 
 // UpstreamModel applies the channel's model mapping.
@@ -173,6 +178,12 @@ func (s *State) channelFromRow(r queries.Channel) (*Channel, error) {
 		if err := json.Unmarshal([]byte(r.Config), &c.Config); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
+	}
+	if c.Options, err = ParseChannelOptions(c.Config); err != nil {
+		return nil, err
+	}
+	if c.Options.MultiKey {
+		c.Keys = newKeyRing(s, c.ID, key)
 	}
 	return c, nil
 }

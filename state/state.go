@@ -323,6 +323,9 @@ func (s *State) reloadChannels(ctx context.Context) error {
 		}
 		chans = append(chans, ch)
 	}
+	if err := s.loadDisabledKeys(ctx, chans); err != nil { // multi-key channels: channel_keys.go
+		return err
+	}
 	s.routes.Store(buildRoutes(chans))
 	return nil
 }

@@ -33,6 +33,12 @@ const (
 	ModeAudioTranslation
 	ModeModerations
 	ModeResponses
+	// ModeRerank is /v1/rerank in the shape Cohere, Jina and TEI-based
+	// servers share: {model, query, documents, top_n}.
+	ModeRerank
+
+	// NumModes is the number of modes, for tables indexed by mode.
+	NumModes = int(ModeRerank) + 1
 )
 
 var modePaths = [...]string{
@@ -45,6 +51,7 @@ var modePaths = [...]string{
 	ModeAudioTranslation:   "/v1/audio/translations",
 	ModeModerations:        "/v1/moderations",
 	ModeResponses:          "/v1/responses",
+	ModeRerank:             "/v1/rerank",
 }
 
 // Path returns the OpenAI path of the mode, such as "/v1/chat/completions",

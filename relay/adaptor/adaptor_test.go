@@ -178,12 +178,17 @@ func TestUpstreamErrorResponse(t *testing.T) {
 func TestTypes(t *testing.T) {
 	t.Parallel()
 	all := Types()
-	if len(all) != 51 {
-		t.Errorf("len(Types()) = %d, want 51", len(all))
+	// One API's 1 to 51, then ours from 60 (52 to 59 are left free).
+	if len(all) != 51+7 {
+		t.Errorf("len(Types()) = %d, want 58", len(all))
 	}
 	for i, typ := range all {
-		if typ.ID != i+1 || typ.Name == "" {
-			t.Errorf("Types()[%d] = %+v: want ID %d and a name", i, typ, i+1)
+		want := i + 1
+		if i >= 51 {
+			want = 60 + i - 51
+		}
+		if typ.ID != want || typ.Name == "" {
+			t.Errorf("Types()[%d] = %+v: want ID %d and a name", i, typ, want)
 		}
 	}
 	tests := []struct {
@@ -200,6 +205,8 @@ func TestTypes(t *testing.T) {
 		{TypeSiliconFlow, Type{44, "SiliconFlow", "https://api.siliconflow.cn", true}},
 		{TypeXAI, Type{45, "xAI", "https://api.x.ai", true}},
 		{TypeOpenAICompatible, Type{50, "OpenAI Compatible", "", true}},
+		{TypeHuggingFace, Type{60, "Hugging Face TGI / TEI", "", false}},
+		{TypeHuggingFaceRouter, Type{61, "Hugging Face Inference Providers", "https://router.huggingface.co/v1", true}},
 	}
 	for _, tt := range tests {
 		got, ok := TypeByID(tt.id)
@@ -211,7 +218,7 @@ func TestTypes(t *testing.T) {
 			t.Errorf("TypeByID(%d) (-want +got):\n%s", tt.id, diff)
 		}
 	}
-	for _, id := range []int{0, -1, 52} {
+	for _, id := range []int{0, -1, 52, 59, 67} {
 		if _, ok := TypeByID(id); ok {
 			t.Errorf("TypeByID(%d) found", id)
 		}

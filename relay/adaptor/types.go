@@ -55,6 +55,21 @@ const (
 	TypeAliBailian             = 49
 	TypeOpenAICompatible       = 50
 	TypeGeminiOpenAICompatible = 51
+
+	// Types One API does not have: ours, from 60 on.
+
+	// TypeHuggingFace is a Hugging Face Text Generation Inference (TGI) or
+	// Text Embeddings Inference (TEI) server, self-hosted or an Inference
+	// Endpoint, in its native API (relay/adaptor/tgi).
+	TypeHuggingFace = 60
+	// TypeHuggingFaceRouter is Hugging Face's OpenAI-compatible router to
+	// its Inference Providers (models named org/model[:provider]).
+	TypeHuggingFaceRouter = 61
+	TypeVLLM              = 62
+	TypeSGLang            = 63
+	TypeLMStudio          = 64
+	TypeFireworks         = 65
+	TypePerplexity        = 66
 )
 
 // Type describes a channel type for the console and the adaptors.
@@ -69,9 +84,11 @@ type Type struct {
 }
 
 // types is indexed by ID. Default base URLs are One API's
-// (relay/channeltype/url.go). A "{region}" in one is the channel's region
-// (Bedrock, Vertex AI): their adaptors build the real URL; the console shows
-// the pattern.
+// (relay/channeltype/url.go), and the vendors' own for the types after 60.
+// A "{region}" in one is the channel's region (Bedrock, Vertex AI): their
+// adaptors build the real URL; the console shows the pattern. The
+// per-vendor details of the OpenAI-compatible ones (path prefix, auth
+// header, model listing) are the presets in relay/adaptor/openai.
 var types = [...]Type{
 	TypeOpenAI:                 {TypeOpenAI, "OpenAI", "https://api.openai.com", true},
 	TypeAPI2D:                  {TypeAPI2D, "API2D", "https://oa.api2d.net", true},
@@ -124,6 +141,14 @@ var types = [...]Type{
 	TypeAliBailian:             {TypeAliBailian, "Alibaba Bailian", "https://dashscope.aliyuncs.com", true},
 	TypeOpenAICompatible:       {TypeOpenAICompatible, "OpenAI Compatible", "", true},
 	TypeGeminiOpenAICompatible: {TypeGeminiOpenAICompatible, "Gemini (OpenAI compatible)", "https://generativelanguage.googleapis.com/v1beta/openai", true},
+
+	TypeHuggingFace:       {TypeHuggingFace, "Hugging Face TGI / TEI", "", false},
+	TypeHuggingFaceRouter: {TypeHuggingFaceRouter, "Hugging Face Inference Providers", "https://router.huggingface.co/v1", true},
+	TypeVLLM:              {TypeVLLM, "vLLM", "http://localhost:8000", true},
+	TypeSGLang:            {TypeSGLang, "SGLang", "http://localhost:30000", true},
+	TypeLMStudio:          {TypeLMStudio, "LM Studio", "http://localhost:1234", true},
+	TypeFireworks:         {TypeFireworks, "Fireworks AI", "https://api.fireworks.ai/inference", true},
+	TypePerplexity:        {TypePerplexity, "Perplexity", "https://api.perplexity.ai", true},
 }
 
 // Types returns every known channel type, ordered by ID. The slice is a

@@ -115,3 +115,60 @@ func parsePrompt(raw json.RawMessage) (texts []string, tokenIDs int, err error) 
 	}
 	return nil, 0, errors.New("input: want a string or an array")
 }
+
+// RerankRequest is the body of POST /v1/rerank, the shape Cohere, Jina and
+// the TEI-based servers share.
+type RerankRequest struct {
+	Model string `json:"model"`
+	Query string `json:"query"`
+	// Documents are strings or {"text": ...} objects; read them with Texts.
+	Documents       []json.RawMessage `json:"documents"`
+	TopN            *int              `json:"top_n,omitempty"`
+	ReturnDocuments *bool             `json:"return_documents,omitempty"`
+}
+
+// Texts returns the documents' texts.
+func (r *RerankRequest) Texts() ([]string, error) {
+	out := make([]string, 0, len(r.Documents))
+	for _, d := range r.Documents {
+		d = bytes.TrimLeft(d, " \t\r\n")
+		if len(d) > 0 && d[0] == '"' {
+			var s string
+			if err := json.Unmarshal(d, &s); err != nil {
+				return nil, err
+			}
+			out = append(out, s)
+			continue
+		}
+		var o struct {
+			Text *string `json:"text"`
+		}
+		if err := json.Unmarshal(d, &o); err != nil || o.Text == nil {
+			return nil, errors.New("a document is a string or an object with a text")
+		}
+		out = append(out, *o.Text)
+	}
+	return out, nil
+}
+
+// RerankResult is one entry of a RerankResponse: the document's index in
+// the request, its score and, when asked for, the document.
+type RerankResult struct {
+	Index          int             `json:"index"`
+	RelevanceScore float64         `json:"relevance_score"`
+	Document       *RerankDocument `json:"document,omitempty"`
+}
+
+// RerankDocument is a returned document.
+type RerankDocument struct {
+	Text string `json:"text"`
+}
+
+// RerankResponse is the gateway's answer to /v1/rerank: results best first.
+type RerankResponse struct {
+	ID      string         `json:"id"`
+	Object  string         `json:"object"` // "rerank"
+	Model   string         `json:"model"`
+	Results []RerankResult `json:"results"`
+	Usage   *Usage         `json:"usage,omitempty"`
+}

@@ -36,7 +36,7 @@ var _ adaptor.Adaptor = (*Adaptor)(nil)
 func New() *Adaptor { return &Adaptor{} }
 
 // NewRequest builds the upstream request: the channel's URL for the mode,
-// the key as a bearer token (api-key for Azure), and the body as is.
+// the key and headers its type's preset asks for, and the body as is.
 func (a *Adaptor) NewRequest(ctx context.Context, ch *adaptor.Channel, req *adaptor.Request) (*http.Request, error) {
 	u, err := RequestURL(ch, req.Mode, req.Model)
 	if err != nil {
@@ -56,17 +56,7 @@ func (a *Adaptor) NewRequest(ctx context.Context, ch *adaptor.Channel, req *adap
 	if req.Stream {
 		r.Header.Set("Accept", "text/event-stream")
 	}
-	if ch.Type == adaptor.TypeAzure {
-		r.Header.Set("api-key", ch.Key)
-	} else {
-		r.Header.Set("Authorization", "Bearer "+ch.Key)
-	}
-	if v := ch.Config["organization"]; v != "" {
-		r.Header.Set("OpenAI-Organization", v)
-	}
-	if v := ch.Config["project"]; v != "" {
-		r.Header.Set("OpenAI-Project", v)
-	}
+	setHeaders(r.Header, ch, PresetFor(ch.Type))
 	return r, nil
 }
 
@@ -76,57 +66,56 @@ func RequestURL(ch *adaptor.Channel, mode adaptor.Mode, model string) (string, e
 	if path == "" {
 		return "", fmt.Errorf("unknown relay mode %d", mode)
 	}
+	p := PresetFor(ch.Type)
+	if p.Azure {
+		u, basePath, err := baseURL(ch)
+		if err != nil {
+			return "", err
+		}
+		return azureURL(u, basePath, ch, mode, model), nil
+	}
+	endpoint := strings.TrimPrefix(path, "/v1")
+	if alt, ok := p.Paths[mode]; ok {
+		endpoint = alt
+	}
+	return endpointURL(ch, p, endpoint)
+}
+
+// endpointURL is the channel's base URL with an endpoint ("/chat/completions",
+// "/models") appended. The base may already end in the API version
+// ("https://host/v1", Doubao's ".../api/v3", Gemini's ".../v1beta/openai", a
+// Cloudflare AI Gateway's "/v1/ACCOUNT/GATEWAY/openai"): then only the
+// endpoint is appended. Otherwise the preset's version prefix goes in between.
+func endpointURL(ch *adaptor.Channel, p Preset, endpoint string) (string, error) {
+	u, basePath, err := baseURL(ch)
+	if err != nil {
+		return "", err
+	}
+	if p.Root || hasVersionSegment(basePath) || isCloudflareGateway(u) {
+		u.Path = basePath + endpoint
+	} else {
+		u.Path = basePath + p.Prefix + endpoint
+	}
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+// baseURL parses the channel's base URL, or its type's default, and
+// returns it with its path less any trailing "/".
+func baseURL(ch *adaptor.Channel) (*url.URL, string, error) {
 	base := ch.BaseURL
 	if base == "" {
 		t, _ := adaptor.TypeByID(ch.Type)
 		base = t.BaseURL
 	}
 	if base == "" {
-		return "", errors.New("channel has no base URL and its type has no default")
+		return nil, "", errors.New("channel has no base URL and its type has no default")
 	}
 	u, err := url.Parse(strings.TrimSpace(base))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("channel base URL %q is not an http(s) URL", base)
+		return nil, "", fmt.Errorf("channel base URL %q is not an http(s) URL", base)
 	}
-	basePath := strings.TrimRight(u.Path, "/")
-
-	if ch.Type == adaptor.TypeAzure {
-		return azureURL(u, basePath, ch, mode, model), nil
-	}
-	if ch.Type == adaptor.TypeMinimax && mode == adaptor.ModeChat {
-		// MiniMax's OpenAI-format chat endpoint has its own name (One API's minimax.GetRequestURL).
-		path = "/v1/text/chatcompletion_v2"
-	}
-
-	// The base may already end in the API version ("https://host/v1",
-	// Doubao's ".../api/v3", Gemini's ".../v1beta/openai", a Cloudflare AI
-	// Gateway's "/v1/ACCOUNT/GATEWAY/openai"): then only the endpoint is
-	// appended. Otherwise the version prefix goes in between.
-	rest := strings.TrimPrefix(path, "/v1")
-	if hasVersionSegment(basePath) || isCloudflareGateway(u) {
-		u.Path = basePath + rest
-	} else {
-		u.Path = basePath + versionPrefix(ch.Type) + rest
-	}
-	u.RawPath = ""
-	return u.String(), nil
-}
-
-// versionPrefix is the API version path for a type whose base URL is a bare
-// host. Most vendors copy OpenAI's /v1; a few put the OpenAI-compatible API
-// elsewhere (One API's doubao, baiduv2, alibailian and geminiv2 adaptors).
-func versionPrefix(channelType int) string {
-	switch channelType {
-	case adaptor.TypeDoubao:
-		return "/api/v3"
-	case adaptor.TypeBaiduV2:
-		return "/v2"
-	case adaptor.TypeAliBailian:
-		return "/compatible-mode/v1"
-	case adaptor.TypeGeminiOpenAICompatible:
-		return "/v1beta/openai"
-	}
-	return "/v1"
+	return u, strings.TrimRight(u.Path, "/"), nil
 }
 
 // hasVersionSegment reports whether a URL path has a segment like v1, v3 or
@@ -178,4 +167,21 @@ func azureURL(u *url.URL, basePath string, ch *adaptor.Channel, mode adaptor.Mod
 	q.Set("api-version", version)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// setHeaders puts the key where the preset says and the headers the
+// channel's config asks for.
+func setHeaders(h http.Header, ch *adaptor.Channel, p Preset) {
+	if p.KeyHeader != "" {
+		h.Set(p.KeyHeader, ch.Key)
+	} else {
+		h.Set("Authorization", "Bearer "+ch.Key)
+	}
+	for _, m := range []map[string]string{commonConfigHeaders, p.ConfigHeaders} {
+		for key, header := range m {
+			if v := ch.Config[key]; v != "" {
+				h.Set(header, v)
+			}
+		}
+	}
 }

@@ -60,7 +60,11 @@ func (w *wireUsage) toUsage(mode adaptor.Mode) adaptor.Usage {
 	// Some vendors only fill total_tokens (One API's DoResponse handles the
 	// same case); the split is unknown, so bill it as output.
 	if u.Input == 0 && u.Output == 0 && w.TotalTokens > 0 {
-		u.Output = w.TotalTokens
+		if mode == adaptor.ModeRerank || mode == adaptor.ModeEmbeddings {
+			u.Input = w.TotalTokens // nothing is generated: it is all input
+		} else {
+			u.Output = w.TotalTokens
+		}
 	}
 	for _, d := range []*tokenDetails{w.PromptDetails, w.InputDetails, w.InputDetailsSingle} {
 		if d != nil {
