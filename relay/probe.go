@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"oneapi/relay/adaptor"
+	"oneapi/relay/adaptor/outbound"
 	"oneapi/relay/oai"
 	"oneapi/state"
 )
@@ -114,7 +115,7 @@ func rejectsMaxTokens(model string) bool {
 
 // probeOnce sends req and checks that the answer is a chat completion.
 func probeOnce(ctx context.Context, client *http.Client, a adaptor.Adaptor, ch *adaptor.Channel, req *adaptor.Request) error {
-	hreq, err := a.NewRequest(ctx, ch, req)
+	hreq, err := a.NewRequest(outbound.WithClient(ctx, client), ch, req)
 	if err != nil {
 		return err
 	}

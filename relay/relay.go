@@ -10,6 +10,7 @@ import (
 
 	"oneapi/pricing"
 	"oneapi/relay/adaptor"
+	"oneapi/relay/adaptor/outbound"
 	"oneapi/state"
 )
 
@@ -216,7 +217,8 @@ func (s *Server) attempt(ctx context.Context, w http.ResponseWriter, r *http.Req
 		callCtx, cancel = detach(ctx)
 		defer cancel()
 	}
-	hreq, err := a.NewRequest(callCtx, &ch.Channel, areq)
+	// Adaptors that fetch tokens or poll tasks do it with this client.
+	hreq, err := a.NewRequest(outbound.WithClient(callCtx, s.client), &ch.Channel, areq)
 	if err != nil {
 		// An adaptor says what kind of failure it is (a request its
 		// provider cannot take is the client's); anything else is this

@@ -30,6 +30,7 @@ import (
 	_ "oneapi/relay/adaptor/anthropic" // registers Anthropic Claude
 	_ "oneapi/relay/adaptor/gemini"    // registers Google Gemini
 	_ "oneapi/relay/adaptor/openai"    // registers the OpenAI-compatible channel types
+	_ "oneapi/relay/adaptor/zhipu"     // registers Zhipu (16)
 	"oneapi/state"
 	"oneapi/successrate"
 )
