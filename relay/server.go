@@ -28,6 +28,7 @@ import (
 
 	"oneapi/relay/adaptor"
 	_ "oneapi/relay/adaptor/anthropic" // registers Anthropic Claude
+	_ "oneapi/relay/adaptor/baidu"     // registers Baidu Wenxin (15)
 	_ "oneapi/relay/adaptor/gemini"    // registers Google Gemini
 	_ "oneapi/relay/adaptor/openai"    // registers the OpenAI-compatible channel types
 	_ "oneapi/relay/adaptor/zhipu"     // registers Zhipu (16)

@@ -333,3 +333,8 @@ func WithObject(data []byte, object string) []byte {
 	out = append(out, sep...)
 	return append(out, rest...)
 }
+
+// TextMessage is an assistant message with text content.
+func TextMessage(text string) oai.Message {
+	return oai.Message{Role: "assistant", Content: oai.TextContent(text)}
+}

@@ -24,7 +24,7 @@ import (
 
 var (
 	hexID   = regexp.MustCompile(`[0-9a-f]{24}`)
-	created = regexp.MustCompile(`"created":\d+`)
+	created = regexp.MustCompile(`"created": ?\d+`)
 )
 
 // Normalize replaces the random parts of a transcript.
