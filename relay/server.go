@@ -27,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"oneapi/relay/adaptor"
+	_ "oneapi/relay/adaptor/ali"       // registers Alibaba DashScope (17)
 	_ "oneapi/relay/adaptor/anthropic" // registers Anthropic Claude
 	_ "oneapi/relay/adaptor/baidu"     // registers Baidu Wenxin (15)
 	_ "oneapi/relay/adaptor/gemini"    // registers Google Gemini

@@ -28,8 +28,9 @@ func NewStream(send func(adaptor.Event) error, id, model string) *Stream {
 	return &Stream{ID: id, Model: model, Created: time.Now().Unix(), send: send}
 }
 
-// Delta sends d; an empty delta after the first is not sent. Tool calls get
-// their index in the order they were sent.
+// Delta sends d; an empty delta after the first is not sent. Tool calls
+// without an index get the next one; fragments of a call sent in pieces
+// keep the index upstream gave.
 func (s *Stream) Delta(d oai.Delta) error {
 	if s.started && d.Content == "" && d.ReasoningContent == "" && len(d.ToolCalls) == 0 && d.Refusal == "" {
 		return nil
@@ -39,12 +40,16 @@ func (s *Stream) Delta(d oai.Delta) error {
 		s.started = true
 	}
 	for i := range d.ToolCalls {
-		n := s.tools
-		d.ToolCalls[i].Index = &n
-		if d.ToolCalls[i].Type == "" && d.ToolCalls[i].ID != "" {
-			d.ToolCalls[i].Type = "function"
+		tc := &d.ToolCalls[i]
+		if tc.Index == nil { // a whole call: the next index
+			n := s.tools
+			tc.Index = &n
 		}
-		s.tools++
+		// A call sent in pieces keeps the index upstream gave it.
+		s.tools = max(s.tools, *tc.Index+1)
+		if tc.Type == "" && tc.ID != "" {
+			tc.Type = "function"
+		}
 	}
 	return s.write([]oai.ChunkChoice{{Delta: d}}, nil, false)
 }
