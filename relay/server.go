@@ -32,6 +32,7 @@ import (
 	_ "oneapi/relay/adaptor/baidu"     // registers Baidu Wenxin (15)
 	_ "oneapi/relay/adaptor/gemini"    // registers Google Gemini
 	_ "oneapi/relay/adaptor/openai"    // registers the OpenAI-compatible channel types
+	_ "oneapi/relay/adaptor/tencent"   // registers Tencent Hunyuan (23)
 	_ "oneapi/relay/adaptor/zhipu"     // registers Zhipu (16)
 	"oneapi/state"
 	"oneapi/successrate"

@@ -20,7 +20,8 @@ type Stream struct {
 	send      func(adaptor.Event) error
 	started   bool
 	finished  bool
-	tools     int // tool calls sent so far
+	tools     int          // tool calls sent so far
+	seen      map[int]bool // tool call indexes sent
 }
 
 // NewStream writes through send.
@@ -45,9 +46,18 @@ func (s *Stream) Delta(d oai.Delta) error {
 			n := s.tools
 			tc.Index = &n
 		}
-		// A call sent in pieces keeps the index upstream gave it.
+		// A call sent in pieces keeps the index upstream gave it; as
+		// OpenAI does, only its first piece names it.
 		s.tools = max(s.tools, *tc.Index+1)
-		if tc.Type == "" && tc.ID != "" {
+		if s.seen[*tc.Index] {
+			tc.ID, tc.Type, tc.Function.Name = "", "", ""
+			continue
+		}
+		if s.seen == nil {
+			s.seen = map[int]bool{}
+		}
+		s.seen[*tc.Index] = true
+		if tc.Type == "" {
 			tc.Type = "function"
 		}
 	}
