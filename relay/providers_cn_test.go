@@ -65,6 +65,9 @@ func chatTwice(t *testing.T, b *bundle, key, model, wantContent string, wantDelt
 		reply.Usage.PromptTokens != in || reply.Usage.CompletionTokens != out {
 		t.Fatalf("chat = %d %s", res.StatusCode, raw)
 	}
+	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("chat Content-Type %q", ct)
+	}
 	res = b.post("/v1/chat/completions", key, `{"model":"`+model+`","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`)
 	raw, _ = io.ReadAll(res.Body)
 	res.Body.Close()

@@ -222,6 +222,7 @@ func (a *Adaptor) DecodeResponse(req *adaptor.Request, resp *http.Response) ([]b
 		body, u, err := a.v2.DecodeResponse(req, resp)
 		if err == nil && req.Mode == adaptor.ModeChat {
 			body = convert.WithObject(body, "chat.completion")
+			resp.Header.Set("Content-Type", "application/json")
 		}
 		return body, u, err
 	}

@@ -93,9 +93,15 @@ func Error(status int, header http.Header, typ, code, msg string, class adaptor.
 func StatusClass(status int) adaptor.ErrorClass { return adaptor.Classify(status, "", "") }
 
 // ReadReply reads a 2xx reply whole; a read failure or an oversize reply
-// comes back as an *adaptor.UpstreamError.
+// comes back as an *adaptor.UpstreamError. It sets the reply's
+// Content-Type to JSON, which is what a converting adaptor makes of it (the
+// relay passes that header on to the client).
 func ReadReply(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
+	if resp.Header == nil {
+		resp.Header = http.Header{}
+	}
+	resp.Header.Set("Content-Type", "application/json")
 	body, err := adaptor.ReadBody(resp, MaxReply)
 	if err != nil {
 		if errors.Is(err, adaptor.ErrBodyTooLarge) {

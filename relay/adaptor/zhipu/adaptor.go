@@ -158,6 +158,7 @@ func (a *Adaptor) DecodeResponse(req *adaptor.Request, resp *http.Response) ([]b
 		(req.Mode != adaptor.ModeChat && adaptor.IsNull(v[1])) {
 		return nil, adaptor.Usage{}, convert.BadReply("Zhipu", body)
 	}
+	resp.Header.Set("Content-Type", "application/json")
 	switch req.Mode {
 	case adaptor.ModeEmbeddings:
 		return embeddings(req, body, usage)
