@@ -31,6 +31,7 @@ import (
 	_ "oneapi/relay/adaptor/anthropic" // registers Anthropic Claude
 	_ "oneapi/relay/adaptor/baidu"     // registers Baidu Wenxin (15)
 	_ "oneapi/relay/adaptor/coze"      // registers Coze (34)
+	_ "oneapi/relay/adaptor/deepl"     // registers DeepL (38)
 	_ "oneapi/relay/adaptor/gemini"    // registers Google Gemini
 	_ "oneapi/relay/adaptor/openai"    // registers the OpenAI-compatible channel types
 	_ "oneapi/relay/adaptor/tencent"   // registers Tencent Hunyuan (23)
