@@ -76,4 +76,3 @@ func TestDecodeErrorGolden(t *testing.T) {
 	}
 	adaptortest.CompareGolden(t, filepath.Join("testdata", "error.golden"), got)
 }
-
