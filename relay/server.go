@@ -34,6 +34,7 @@ import (
 	_ "oneapi/relay/adaptor/deepl"     // registers DeepL (38)
 	_ "oneapi/relay/adaptor/gemini"    // registers Google Gemini
 	_ "oneapi/relay/adaptor/openai"    // registers the OpenAI-compatible channel types
+	_ "oneapi/relay/adaptor/replicate" // registers Replicate (46)
 	_ "oneapi/relay/adaptor/tencent"   // registers Tencent Hunyuan (23)
 	_ "oneapi/relay/adaptor/xunfei"    // registers iFlytek Spark (18)
 	_ "oneapi/relay/adaptor/zhipu"     // registers Zhipu (16)
