@@ -27,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"oneapi/relay/adaptor"
+	_ "oneapi/relay/adaptor/aiproxy"   // registers AI Proxy Library (21)
 	_ "oneapi/relay/adaptor/ali"       // registers Alibaba DashScope (17)
 	_ "oneapi/relay/adaptor/anthropic" // registers Anthropic Claude
 	_ "oneapi/relay/adaptor/baidu"     // registers Baidu Wenxin (15)
@@ -34,6 +35,7 @@ import (
 	_ "oneapi/relay/adaptor/deepl"     // registers DeepL (38)
 	_ "oneapi/relay/adaptor/gemini"    // registers Google Gemini
 	_ "oneapi/relay/adaptor/openai"    // registers the OpenAI-compatible channel types
+	_ "oneapi/relay/adaptor/palm"      // registers Google PaLM (11), served by Gemini
 	_ "oneapi/relay/adaptor/replicate" // registers Replicate (46)
 	_ "oneapi/relay/adaptor/tencent"   // registers Tencent Hunyuan (23)
 	_ "oneapi/relay/adaptor/xunfei"    // registers iFlytek Spark (18)
