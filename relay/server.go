@@ -36,6 +36,7 @@ import (
 	_ "oneapi/relay/adaptor/gemini"    // registers Google Gemini
 	_ "oneapi/relay/adaptor/openai"    // registers the OpenAI-compatible channel types
 	_ "oneapi/relay/adaptor/palm"      // registers Google PaLM (11), served by Gemini
+	"oneapi/relay/adaptor/proxy"       // registers Proxy (43); its route is oneapi_proxy.go
 	_ "oneapi/relay/adaptor/replicate" // registers Replicate (46)
 	_ "oneapi/relay/adaptor/tencent"   // registers Tencent Hunyuan (23)
 	_ "oneapi/relay/adaptor/xunfei"    // registers iFlytek Spark (18)
@@ -161,6 +162,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.listModels(w, r, rid)
 	case strings.HasPrefix(path, "/v1/models/") && r.Method == http.MethodGet:
 		s.getModel(w, r, rid, strings.TrimPrefix(path, "/v1/models/"))
+	case strings.HasPrefix(path, proxy.Prefix):
+		s.oneAPIProxy(w, r, rid) // One API's Proxy channels: oneapi_proxy.go
 	default:
 		mode, ok := adaptor.ModeForPath(path)
 		if !ok {
