@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -38,6 +39,8 @@ func TestBaiduChannel(t *testing.T) {
 			body, _ := io.ReadAll(r.Body)
 			s := string(body)
 			switch {
+			case strings.Contains(s, `"max_output_tokens":1,`) || strings.HasSuffix(s, `"max_output_tokens":1}`): // the channel test
+				fmt.Fprint(w, `{"id":"as-p","result":"H","usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}`)
 			case !strings.Contains(s, `"system":"be brief"`) && !strings.Contains(s, `"stream":true`):
 				fmt.Fprintf(w, `{"error_code":336003,"error_msg":"no system in %s"}`, s)
 			case strings.Contains(s, "too long"):
@@ -67,6 +70,17 @@ func TestBaiduChannel(t *testing.T) {
 		t.Errorf("%d access tokens fetched, want 1", n)
 	}
 	clientErrorNotBlamed(t, b, key, chID, `{"model":"ERNIE-4.0-8K","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"too long"}]}`, 400)
+
+	// The channel test of a new channel fetches its token with the client
+	// the test is given (the relay's).
+	probed := b.cnChannel(adaptor.TypeBaidu, up.URL, "ERNIE-4.0-8K", "bdid|bdsecret", "")
+	if _, err := Probe(context.Background(), NewClient(nil), b.st.Routes().Channel(probed), ""); err != nil || tokens.Load() != 2 {
+		t.Errorf("probe: %v (%d tokens fetched, want 2)", err, tokens.Load())
+	}
+	if _, err := b.pool.Exec(t.Context(), "DELETE FROM channels WHERE id = $1", probed); err != nil {
+		t.Fatal(err)
+	}
+	b.reload()
 
 	b.cnChannel(adaptor.TypeBaidu, up.URL, "ernie-4.0-8k", "bce-v3/ALTAK-key", "")
 	res := b.post("/v1/chat/completions", key, `{"model":"ernie-4.0-8k","messages":[{"role":"user","content":"hi"}]}`)
