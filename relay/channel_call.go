@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"oneapi/relay/adaptor"
+	"oneapi/relay/adaptor/outbound"
 	"oneapi/state"
 )
 
@@ -84,7 +85,8 @@ func sendOnce(ctx context.Context, client *http.Client, ch *adaptor.Channel, a a
 			return nil, asUpstream(err), false
 		}
 	}
-	hreq, err := a.NewRequest(ctx, ch, areq)
+	// Adaptors that fetch tokens or poll tasks do it with this client.
+	hreq, err := a.NewRequest(outbound.WithClient(ctx, client), ch, areq)
 	if err != nil {
 		return nil, asUpstream(err), false
 	}

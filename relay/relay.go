@@ -230,8 +230,9 @@ func (s *Server) attempt(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if p.stream {
 		return s.relayStream(w, r, rid, a, areq, resp, p)
 	}
-	contentType := resp.Header.Get("Content-Type")
 	out, usage, err := a.DecodeResponse(areq, resp)
+	// Read after decoding: an adaptor that converted the reply says what it made.
+	contentType := resp.Header.Get("Content-Type")
 	if err != nil {
 		var ue *adaptor.UpstreamError
 		if !errors.As(err, &ue) {

@@ -27,15 +27,26 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"oneapi/relay/adaptor"
+	_ "oneapi/relay/adaptor/aiproxy"    // registers AI Proxy Library (21)
+	_ "oneapi/relay/adaptor/ali"        // registers Alibaba DashScope (17)
 	_ "oneapi/relay/adaptor/anthropic"  // registers Anthropic Claude
+	_ "oneapi/relay/adaptor/baidu"      // registers Baidu Wenxin (15)
 	_ "oneapi/relay/adaptor/bedrock"    // registers AWS Bedrock
 	_ "oneapi/relay/adaptor/cloudflare" // registers Cloudflare Workers AI
 	_ "oneapi/relay/adaptor/cohere"     // registers Cohere
+	_ "oneapi/relay/adaptor/coze"       // registers Coze (34)
+	_ "oneapi/relay/adaptor/deepl"      // registers DeepL (38)
 	_ "oneapi/relay/adaptor/gemini"     // registers Google Gemini
 	_ "oneapi/relay/adaptor/ollama"     // registers Ollama
 	_ "oneapi/relay/adaptor/openai"     // registers the OpenAI-compatible channel types
+	_ "oneapi/relay/adaptor/palm"       // registers Google PaLM (11), served by Gemini
+	"oneapi/relay/adaptor/proxy"        // registers Proxy (43); its route is oneapi_proxy.go
+	_ "oneapi/relay/adaptor/replicate"  // registers Replicate (46)
+	_ "oneapi/relay/adaptor/tencent"    // registers Tencent Hunyuan (23)
 	_ "oneapi/relay/adaptor/tgi"        // registers Hugging Face TGI / TEI
 	_ "oneapi/relay/adaptor/vertex"     // registers Google Vertex AI
+	_ "oneapi/relay/adaptor/xunfei"     // registers iFlytek Spark (18)
+	_ "oneapi/relay/adaptor/zhipu"      // registers Zhipu (16)
 	"oneapi/state"
 	"oneapi/successrate"
 )
@@ -157,6 +168,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.listModels(w, r, rid)
 	case strings.HasPrefix(path, "/v1/models/") && r.Method == http.MethodGet:
 		s.getModel(w, r, rid, strings.TrimPrefix(path, "/v1/models/"))
+	case strings.HasPrefix(path, proxy.Prefix):
+		s.oneAPIProxy(w, r, rid) // One API's Proxy channels: oneapi_proxy.go
 	default:
 		mode, ok := adaptor.ModeForPath(path)
 		if !ok {
