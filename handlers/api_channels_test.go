@@ -13,7 +13,6 @@ import (
 
 	"oneapi/keys"
 	"oneapi/queries"
-	"oneapi/relay/adaptor"
 )
 
 // apiTestReply is One API's reply shape, with the channel test's time.
@@ -279,13 +278,6 @@ func TestAPIChannelMultiKey(t *testing.T) {
 	mustAPI(t, a, http.MethodPost, "/api/channel/", string(body), admin, &created)
 	if len(created) != 1 || a.state.Routes().Channel(created[0].ID).Key != strings.TrimSpace(sa) {
 		t.Errorf("JSON key split: %+v", created)
-	}
-
-	// A type no adaptor serves yet is refused rather than stored to fail
-	// every request.
-	body, _ = json.Marshal(map[string]any{"type": adaptor.TypeAIProxyLibrary, "key": "k-1234567890", "models": "gpt-4o"})
-	if code, r, _ := apiCall(t, a, http.MethodPost, "/api/channel/", string(body), admin); code != http.StatusUnprocessableEntity || !strings.Contains(r.Message, "not supported yet") {
-		t.Errorf("unsupported type = %d %q", code, r.Message)
 	}
 }
 
