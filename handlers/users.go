@@ -34,6 +34,7 @@ type userInput struct {
 	// submitted quota equal to it is no change, so the balance the user has
 	// spent since the form was opened is not written back.
 	QuotaWas *int64 `json:"-"`
+	limitInput
 }
 
 // canManage: admins manage only users below their own role; root manages
@@ -128,6 +129,10 @@ func (h *Handler) adminCreateUser(c echo.Context, in userInput) (*queries.User, 
 	if in.Quota != nil {
 		quota = *in.Quota
 	}
+	limits, field, msg := in.limitInput.over(limitFields{})
+	if field != "" {
+		return nil, map[string]string{field: msg}, nil
+	}
 	var u queries.User
 	err = queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
 		var err error
@@ -135,7 +140,10 @@ func (h *Handler) adminCreateUser(c echo.Context, in userInput) (*queries.User, 
 			Username: in.Username, PasswordHash: hash, DisplayName: in.DisplayName, Email: in.Email,
 			Role: in.Role, Status: in.Status, GroupName: in.Group, Quota: quota,
 		})
-		if err != nil || quota == 0 {
+		if err != nil {
+			return err
+		}
+		if u, err = setUserLimits(ctx, q, u.ID, limits); err != nil || quota == 0 {
 			return err
 		}
 		return logQuotaChange(ctx, q, logTypeManage, u.ID, u.Username, quota,
@@ -200,6 +208,10 @@ func (h *Handler) adminUpdateUser(c echo.Context, target *queries.User, in userI
 	if in.DisplayName == "" {
 		in.DisplayName = in.Username
 	}
+	limits, field, msg := in.limitInput.over(userLimitFields(*target))
+	if field != "" {
+		return nil, map[string]string{field: msg}, nil
+	}
 	var u queries.User
 	err := queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
 		// Quota leases of the user's tokens go back first (before the row
@@ -227,6 +239,9 @@ func (h *Handler) adminUpdateUser(c echo.Context, target *queries.User, in userI
 			GroupName: in.Group, Quota: quota, Role: in.Role, Status: in.Status,
 		})
 		if err != nil {
+			return err
+		}
+		if u, err = setUserLimits(ctx, q, u.ID, limits); err != nil {
 			return err
 		}
 		if quota != was {

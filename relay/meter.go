@@ -145,6 +145,9 @@ type Meter struct {
 	// loseReserveReply fails a reservation batch after it ran.
 	loseCommitReply  func() bool
 	loseReserveReply func() bool
+	// limits is this node's share of the cluster's rate limits (ratelimit.go).
+	limits *Limiter
+
 	// die, closed by tests, stops the settle loop as a killed process
 	// would: nothing queued is written, no heartbeat is renewed.
 	die chan struct{}
@@ -205,6 +208,7 @@ func NewMeter(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, nodeID 
 		return nil, fmt.Errorf("register meter node: %w", err)
 	}
 	m.lastBeat = time.Now()
+	m.limits = newLimiter(m.q, log, nodeID)
 	m.wg.Add(1)
 	go m.settleLoop()
 	return m, nil
@@ -480,6 +484,7 @@ func (m *Meter) Close() {
 	m.closeOnce.Do(func() {
 		close(m.stop)
 		m.wg.Wait()
+		m.limits.close()
 		m.pool.Close()
 	})
 }

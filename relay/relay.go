@@ -91,11 +91,30 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode 
 		return
 	}
 
+	// Rate limits (ratelimit.go): every answer from here on carries the
+	// x-ratelimit-* headers of a limited key.
+	estTokens := int64(p.promptTokens) + int64(satMul(bill.outputCap(p, opts), p.choices))
+	adm, ref, err := s.meter.limits.Admit(limitNeeds(c, opts, p.model, estTokens))
+	switch {
+	case ref != nil:
+		writeError(w, rid, rateLimited(w.Header(), ref))
+		return
+	case err != nil:
+		s.log.Error("rate limit", "request_id", rid, "err", err)
+		writeError(w, rid, errInternal)
+		return
+	case adm != nil:
+		setRateHeaders(w.Header(), adm.headers(time.Now()))
+	}
+
 	plan := bill.plan(p, opts)
 	ticket, err := s.meter.Reserve(ctx, Reservation{
 		UserID: c.user.ID, TokenID: c.token.ID, ChannelID: ch.ID, Model: p.model,
 		Quota: plan.max, MinQuota: plan.min, Stream: p.stream, RequestID: rid, Leasable: opts.QuotaLeases,
 	})
+	if err != nil {
+		s.meter.limits.release(adm, 0, false)
+	}
 	switch {
 	case errors.Is(err, ErrTokenQuota):
 		writeError(w, rid, errTokenQuota)
@@ -118,6 +137,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode 
 	defer func() {
 		settle.Elapsed = time.Since(start)
 		s.meter.Settle(settle)
+		s.meter.limits.release(adm, int64(settle.Usage.Input+settle.Usage.Output), settle.Served)
 	}()
 
 	attempts := 1 + opts.RetryTimes
