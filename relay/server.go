@@ -182,7 +182,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				fmt.Sprintf("%s %s: use POST", r.Method, path)})
 			return
 		}
-		s.relay(w, r, rid, mode)
+		s.relay(w, r, rid, openAIEntrance{mode})
 	}
 }
 
@@ -196,15 +196,15 @@ type caller struct {
 // authenticate checks the key and everything about it that does not depend
 // on the request body.
 func (s *Server) authenticate(r *http.Request) (*caller, *apiError) {
+	return s.authenticateKey(r, headerKey(r))
+}
+
+// authenticateKey checks an issued key, found where the entrance's clients
+// send it.
+func (s *Server) authenticateKey(r *http.Request, key string) (*caller, *apiError) {
 	if as, ok := r.Context().Value(asTokenKey{}).(asToken); ok {
 		return s.authenticateAs(r, as) // the console's playground (playground.go)
 	}
-	h := r.Header.Get("Authorization")
-	key := h
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		key = h[7:]
-	}
-	key = strings.TrimSpace(key)
 	if key == "" {
 		return nil, errMissingKey
 	}
