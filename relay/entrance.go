@@ -3,6 +3,7 @@ package relay
 import (
 	"net/http"
 	"strings"
+	"unicode"
 
 	"oneapi/pricing"
 	"oneapi/relay/adaptor"
@@ -95,4 +96,25 @@ func headerKey(r *http.Request) string {
 		return k
 	}
 	return strings.TrimSpace(r.Header.Get("x-goog-api-key"))
+}
+
+// clientSessionNote is the log row's note of the client's session, for the
+// coding agents that name theirs (Claude Code's X-Claude-Code-Session-Id):
+// an operator can then find one session's requests. The id is the
+// client's, so it is bounded and kept to printable characters.
+func clientSessionNote(r *http.Request) string {
+	id := r.Header.Get("X-Claude-Code-Session-Id")
+	if id == "" {
+		return ""
+	}
+	if len(id) > 128 {
+		id = id[:128]
+	}
+	id = strings.Map(func(c rune) rune {
+		if c > unicode.MaxASCII || !unicode.IsPrint(c) {
+			return -1
+		}
+		return c
+	}, id)
+	return "claude-code session " + id
 }

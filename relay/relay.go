@@ -144,7 +144,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, ent e
 			if out.atEstimate {
 				settle.Quota = ticket.Granted
 			}
-			settle.Content = joinNote(bill.note, out.note)
+			settle.Content = joinNote(joinNote(bill.note, out.note), clientSessionNote(r))
 			s.accessLog(rid, c, ch, p, out, start)
 			observeServed(p.mode, p.stream, time.Since(start), settle.Quota)
 			return

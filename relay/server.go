@@ -148,7 +148,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Access-Control-Allow-Origin", "*")
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, OpenAI-Organization, OpenAI-Project, X-Stainless-Lang, X-Stainless-Package-Version, X-Stainless-OS, X-Stainless-Arch, X-Stainless-Runtime, X-Stainless-Runtime-Version, X-Stainless-Retry-Count, X-Stainless-Timeout")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Api-Key, Anthropic-Version, Anthropic-Beta, Anthropic-Dangerous-Direct-Browser-Access, X-Goog-Api-Key, OpenAI-Organization, OpenAI-Project, X-Stainless-Lang, X-Stainless-Package-Version, X-Stainless-OS, X-Stainless-Arch, X-Stainless-Runtime, X-Stainless-Runtime-Version, X-Stainless-Retry-Count, X-Stainless-Timeout")
 		h.Set("Access-Control-Max-Age", "86400")
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -163,7 +163,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	path := r.URL.Path
+	anthropicClient := r.Header.Get("anthropic-version") != ""
 	switch {
+	case path == "/v1/messages" || path == "/v1/messages/count_tokens":
+		if r.Method != http.MethodPost {
+			messagesEntrance{}.writeError(w, rid, &apiError{http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed",
+				fmt.Sprintf("%s %s: use POST", r.Method, path)})
+		} else if path == "/v1/messages" {
+			s.relay(w, r, rid, messagesEntrance{})
+		} else {
+			s.countTokens(w, r, rid)
+		}
+	case path == "/v1/models" && r.Method == http.MethodGet && anthropicClient:
+		s.anthropicModels(w, r, rid, "")
+	case strings.HasPrefix(path, "/v1/models/") && r.Method == http.MethodGet && anthropicClient:
+		s.anthropicModels(w, r, rid, strings.TrimPrefix(path, "/v1/models/"))
 	case path == "/v1/models" && r.Method == http.MethodGet:
 		s.listModels(w, r, rid)
 	case strings.HasPrefix(path, "/v1/models/") && r.Method == http.MethodGet:

@@ -124,7 +124,7 @@ type streamWriter struct {
 	dropUsageChunk bool    // upstream usage was requested by us, not the client
 	responses      bool
 	enc            streamEncoder // the entrance's protocol; nil: OpenAI's
-	lastSeq        int64 // the Responses API's last sequence_number
+	lastSeq        int64         // the Responses API's last sequence_number
 	clientGone     bool
 }
 
