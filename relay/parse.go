@@ -84,7 +84,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiE
 		return nil, badRequest("body_read_failed", "Could not read the request body.")
 	}
 	_ = rc.SetReadDeadline(time.Time{})
-	return body, nil
+	return decodeBody(r.Header.Get("Content-Encoding"), body, s.cfg.MaxBodyBytes) // body_decode.go
 }
 
 // parseRequest validates the body for its mode. It does not count the

@@ -64,7 +64,9 @@ func TestFromChatGolden(t *testing.T) {
 // TestStreamGolden: every event type a converted stream sends, in order.
 func TestStreamGolden(t *testing.T) {
 	var buf bytes.Buffer
-	emit := func(name, data []byte) { buf.WriteString("event: " + string(name) + "\ndata: " + string(data) + "\n\n") }
+	emit := func(name, data []byte) {
+		buf.WriteString("event: " + string(name) + "\ndata: " + string(data) + "\n\n")
+	}
 	s := NewStream("msg_1", "gpt-4o", 12)
 	for _, c := range []string{
 		`{"choices":[{"index":0,"delta":{"role":"assistant","reasoning_content":"hm"}}]}`,
