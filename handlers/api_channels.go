@@ -56,7 +56,7 @@ func toAPIChannel(r queries.Channel) apiChannel {
 		CreatedTime: r.CreatedAt.Unix(), TestTime: unixOrZero(r.TestTime), ResponseTime: r.ResponseTimeMs,
 		BaseURL: r.BaseURL, Balance: r.Balance, BalanceUpdatedTime: unixOrZero(r.BalanceUpdatedAt),
 		Models: r.Models, Group: r.Groups, UsedQuota: r.UsedQuota, ModelMapping: r.ModelMapping,
-		Priority: r.Priority, Config: r.Config, SystemPrompt: r.SystemPrompt, TestModel: r.TestModel,
+		Priority: r.Priority, Config: state.RedactConfig(r.Config), SystemPrompt: r.SystemPrompt, TestModel: r.TestModel,
 	}
 }
 
@@ -287,7 +287,7 @@ func (h *Handler) createChannels(ctx context.Context, in channelInput, chKeys []
 			row, err := q.ChannelCreate(ctx, queries.ChannelCreateParams{
 				Type: int32(in.Type), Name: in.Name, KeyCiphertext: h.cipher.Seal(k), KeyHint: keys.Hint(k),
 				BaseURL: in.BaseURL, Models: in.Models, ModelMapping: string(in.ModelMapping), Groups: in.Group,
-				Priority: in.Priority, Weight: int32(in.Weight), Status: int16(in.Status), Config: string(in.Config),
+				Priority: in.Priority, Weight: int32(in.Weight), Status: int16(in.Status), Config: state.SealConfig(h.cipher, string(in.Config)),
 				SystemPrompt: in.SystemPrompt, TestModel: in.TestModel,
 			})
 			if err != nil {
@@ -344,9 +344,15 @@ func (h *Handler) updateChannel(ctx context.Context, id int64, apply func(*chann
 			return err
 		}
 		in := channelInputFrom(cur)
+		stored, err := state.OpenConfig(h.cipher, cur.Config)
+		if err != nil {
+			return err
+		}
+		in.Config = flexString(stored)
 		if err := apply(&in); err != nil {
 			return err
 		}
+		in.Config = flexString(state.UnredactConfig(string(in.Config), stored))
 		in.ID = cur.ID
 		chKeys, err := in.validate(false)
 		if err != nil {
@@ -360,7 +366,7 @@ func (h *Handler) updateChannel(ctx context.Context, id int64, apply func(*chann
 		p := queries.ChannelUpdateParams{
 			ID: cur.ID, Type: int32(in.Type), Name: in.Name, BaseURL: in.BaseURL, Models: in.Models,
 			ModelMapping: string(in.ModelMapping), Groups: in.Group, Priority: in.Priority, Weight: int32(in.Weight),
-			Status: int16(in.Status), Config: string(in.Config), SystemPrompt: in.SystemPrompt, TestModel: in.TestModel,
+			Status: int16(in.Status), Config: state.SealConfig(h.cipher, string(in.Config)), SystemPrompt: in.SystemPrompt, TestModel: in.TestModel,
 		}
 		if len(chKeys) == 1 {
 			p.KeyCiphertext = h.cipher.Seal(chKeys[0])
