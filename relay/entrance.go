@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"unicode"
@@ -58,9 +59,22 @@ type streamEncoder interface {
 
 // openAIEntrance is /v1 in OpenAI's protocol: the adaptors already speak
 // it, so replies pass as they are.
-type openAIEntrance struct{ mode adaptor.Mode }
+type openAIEntrance struct {
+	mode adaptor.Mode
+	// pathModel is the model named in the URL (/v1/engines/{model}/embeddings),
+	// used when the body names none.
+	pathModel string
+}
 
 func (e openAIEntrance) parse(body []byte, contentType string) (*parsed, *apiError) {
+	if e.pathModel != "" {
+		var m struct {
+			Model string `json:"model"`
+		}
+		if json.Unmarshal(body, &m) == nil && m.Model == "" {
+			body = setJSONField(body, "model", e.pathModel)
+		}
+	}
 	return parseRequest(e.mode, body, contentType)
 }
 

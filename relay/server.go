@@ -164,6 +164,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	path := r.URL.Path
 	anthropicClient := r.Header.Get("anthropic-version") != ""
+	if usage, ok := isBillingPath(path); ok {
+		s.billing(w, r, rid, usage) // billing_dashboard.go
+		return
+	}
 	switch {
 	case path == "/v1/messages" || path == "/v1/messages/count_tokens":
 		if r.Method != http.MethodPost {
@@ -182,6 +186,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.listModels(w, r, rid)
 	case strings.HasPrefix(path, "/v1/models/") && r.Method == http.MethodGet:
 		s.getModel(w, r, rid, strings.TrimPrefix(path, "/v1/models/"))
+	case strings.HasPrefix(path, "/v1/engines/") && strings.HasSuffix(path, "/embeddings") && r.Method == http.MethodPost:
+		// The old engines path of embeddings: the model comes from the body.
+		model := strings.TrimSuffix(strings.TrimPrefix(path, "/v1/engines/"), "/embeddings")
+		s.relay(w, r, rid, openAIEntrance{mode: adaptor.ModeEmbeddings, pathModel: model})
 	case strings.HasPrefix(path, proxy.Prefix):
 		s.oneAPIProxy(w, r, rid) // One API's Proxy channels: oneapi_proxy.go
 	default:
@@ -196,7 +204,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				fmt.Sprintf("%s %s: use POST", r.Method, path)})
 			return
 		}
-		s.relay(w, r, rid, openAIEntrance{mode})
+		s.relay(w, r, rid, openAIEntrance{mode: mode})
 	}
 }
 
