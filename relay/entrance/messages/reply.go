@@ -38,7 +38,7 @@ func StopReason(finish string) string {
 // calls as tool_use blocks; usage is what the request is billed for. An
 // id "" is made from the completion's.
 func FromChat(reply []byte, id, model string, u pricing.Usage) ([]byte, error) {
-	var chat oai.ChatResponse
+	var chat chatReply
 	if err := json.Unmarshal(reply, &chat); err != nil {
 		return nil, fmt.Errorf("chat reply: %w", err)
 	}
@@ -52,7 +52,8 @@ func FromChat(reply []byte, id, model string, u pricing.Usage) ([]byte, error) {
 		if c.Message.ReasoningContent != "" {
 			out.Content = append(out.Content, Block{Type: "thinking", Thinking: c.Message.ReasoningContent})
 		}
-		if text, _ := c.Message.Text(); text != "" {
+		m := oai.Message{Content: c.Message.Content}
+		if text, _ := m.Text(); text != "" {
 			out.Content = append(out.Content, Block{Type: "text", Text: text})
 		}
 		for _, tc := range c.Message.ToolCalls {
@@ -62,6 +63,26 @@ func FromChat(reply []byte, id, model string, u pricing.Usage) ([]byte, error) {
 	}
 	out.StopReason = &stop
 	return json.Marshal(out)
+}
+
+// chatReply is what FromChat reads of a chat.completion (a lean type: the
+// full oai.ChatResponse costs several times as much to decode).
+type chatReply struct {
+	ID      string `json:"id"`
+	Choices []struct {
+		Message struct {
+			Content          json.RawMessage `json:"content"`
+			ReasoningContent string          `json:"reasoning_content"`
+			ToolCalls        []struct {
+				ID       string `json:"id"`
+				Function struct {
+					Name      string `json:"name"`
+					Arguments string `json:"arguments"`
+				} `json:"function"`
+			} `json:"tool_calls"`
+		} `json:"message"`
+		FinishReason string `json:"finish_reason"`
+	} `json:"choices"`
 }
 
 // toolInput is a call's arguments as the JSON object Anthropic wants; an
