@@ -321,7 +321,7 @@ func (h *Handler) apiChannelUpdate(c echo.Context) error {
 	if ref.ID <= 0 {
 		return apiInvalid("id is required")
 	}
-	updated, err := h.updateChannel(c.Request().Context(), ref.ID, func(in *channelInput) error {
+	updated, err := h.updateChannel(c.Request().Context(), ref.ID, h.currentUser(c).Role >= roleRoot, func(in *channelInput) error {
 		return apiUnmarshal(body, in)
 	})
 	if err != nil {
@@ -336,7 +336,8 @@ func (h *Handler) apiChannelUpdate(c echo.Context) error {
 // over it, the console sets the form's fields), then it is validated and
 // saved. An empty key keeps the stored key. The console and the JSON API both
 // update through here; a validation failure comes back as invalidField's error.
-func (h *Handler) updateChannel(ctx context.Context, id int64, apply func(*channelInput) error) (queries.Channel, error) {
+// byRoot is whether root makes the change (see keyFollowsChannel).
+func (h *Handler) updateChannel(ctx context.Context, id int64, byRoot bool, apply func(*channelInput) error) (queries.Channel, error) {
 	var updated queries.Channel
 	err := queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
 		cur, err := q.ChannelGetByIDForUpdate(ctx, id)
@@ -358,6 +359,11 @@ func (h *Handler) updateChannel(ctx context.Context, id int64, apply func(*chann
 		if err != nil {
 			return err
 		}
+		if !byRoot {
+			if err := keyFollowsChannel(cur, in, len(chKeys) > 0, stored); err != nil {
+				return err
+			}
+		}
 		if in.Type != int(cur.Type) {
 			if err := servedType(in.Type); err != nil {
 				return err
@@ -376,6 +382,31 @@ func (h *Handler) updateChannel(ctx context.Context, id int64, apply func(*chann
 		return err
 	})
 	return updated, err
+}
+
+// keyFollowsChannel refuses an admin's change of where a channel's stored
+// credentials go — its base URL, type or proxy — unless the key and every
+// secret config value are entered again: otherwise a stolen admin session
+// could send a stored upstream key to any host. Root may.
+func keyFollowsChannel(cur queries.Channel, in channelInput, keyEntered bool, storedConfig string) error {
+	var what string
+	switch {
+	case in.BaseURL != cur.BaseURL:
+		what = "the base URL"
+	case in.Type != int(cur.Type):
+		what = "the type"
+	case state.ConfigProxy(string(in.Config)) != state.ConfigProxy(storedConfig):
+		what = "the proxy"
+	default:
+		return nil
+	}
+	if !keyEntered {
+		return invalidField("key", "changing %s of a channel sends its key somewhere else: enter the key again (or ask root)", what)
+	}
+	if kept := state.KeptSecrets(string(in.Config), storedConfig); len(kept) > 0 {
+		return invalidField("config", "changing %s of a channel sends its stored secrets somewhere else: enter %s again (or ask root)", what, strings.Join(kept, ", "))
+	}
+	return nil
 }
 
 // apiChannelDelete is DELETE /api/channel/:id.

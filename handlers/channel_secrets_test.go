@@ -93,3 +93,58 @@ func TestChannelConfigSecretsSealedAndRedacted(t *testing.T) {
 	}
 	check("new-secret-key-0004")
 }
+
+// Where a stored key goes — base URL, type, proxy — only changes with the key
+// entered again (and every secret config value), unless root changes it.
+func TestChannelRedirectNeedsTheKeyAgain(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t)
+	_, admin := apiTestUser(t, a, "admin", roleAdmin)
+	_, root := apiTestUser(t, a, "root2", roleRoot)
+	body, _ := json.Marshal(map[string]any{"type": 1, "name": "o", "key": "sk-stored-key-aaaaaaaaaaaa", "models": "gpt-4o", "base_url": "https://api.openai.com"})
+	var created []apiChannel
+	mustAPI(t, a, http.MethodPost, "/api/channel/", string(body), admin, &created)
+	id := created[0].ID
+	put := func(auth string, fields map[string]any) (int, string) {
+		fields["id"] = id
+		b, _ := json.Marshal(fields)
+		code, r, _ := apiCall(t, a, http.MethodPut, "/api/channel/", string(b), auth)
+		return code, r.Message
+	}
+	for name, f := range map[string]map[string]any{
+		"base URL": {"base_url": "https://attacker.example"},
+		"type":     {"type": 8},
+		"proxy":    {"config": `{"proxy":"http://attacker.example:8080"}`},
+	} {
+		if code, msg := put(admin, f); code != http.StatusUnprocessableEntity || !strings.Contains(msg, "enter the key again") {
+			t.Errorf("admin changes the %s keeping the key: %d %q", name, code, msg)
+		}
+	}
+	if c := a.state.Routes().Channel(id); c.BaseURL != "https://api.openai.com" || c.Options.Proxy != nil || c.Type != 1 {
+		t.Fatalf("a refused change was applied: %+v", c)
+	}
+	if code, msg := put(admin, map[string]any{"name": "renamed", "models": "gpt-4o,gpt-4o-mini"}); code != http.StatusOK {
+		t.Errorf("an admin's harmless change = %d %q", code, msg)
+	}
+	if code, msg := put(admin, map[string]any{"base_url": "https://eu.example", "key": "sk-new-key-bbbbbbbbbbbbbbbb"}); code != http.StatusOK {
+		t.Errorf("admin with the key again = %d %q", code, msg)
+	}
+	if code, msg := put(root, map[string]any{"base_url": "https://us.example"}); code != http.StatusOK {
+		t.Errorf("root = %d %q", code, msg)
+	}
+	if c := a.state.Routes().Channel(id); c.BaseURL != "https://us.example" || c.Key != "sk-new-key-bbbbbbbbbbbbbbbb" {
+		t.Errorf("channel = %s %s", c.BaseURL, c.Key)
+	}
+
+	// A secret kept in config (Bedrock's sk) must be entered again too.
+	cfg := `{"region":"us-east-1","sk":"bedrock-secret-0001"}`
+	body, _ = json.Marshal(map[string]any{"type": 33, "name": "b", "key": "AKIAEXAMPLE|bedrock-secret-0001|us-east-1", "models": "m", "config": cfg})
+	mustAPI(t, a, http.MethodPost, "/api/channel/", string(body), admin, &created)
+	id = created[0].ID
+	var shown apiChannel
+	mustAPI(t, a, http.MethodGet, "/api/channel/"+strconv.FormatInt(id, 10), "", admin, &shown)
+	code, msg := put(admin, map[string]any{"base_url": "https://attacker.example", "key": "AKIAEXAMPLE|x|us-east-1", "config": shown.Config})
+	if code != http.StatusUnprocessableEntity || !strings.Contains(msg, "sk") {
+		t.Errorf("admin redirects a kept config secret: %d %q", code, msg)
+	}
+}

@@ -176,7 +176,7 @@ func (h *Handler) channelUpdate(c echo.Context) error {
 	if len(errs) > 0 {
 		return h.renderChannelForm(c, &ch, form, keyEntered, errs)
 	}
-	updated, err := h.updateChannel(c.Request().Context(), ch.ID, func(cur *channelInput) error {
+	updated, err := h.updateChannel(c.Request().Context(), ch.ID, h.currentUser(c).Role >= roleRoot, func(cur *channelInput) error {
 		status := cur.Status
 		*cur = in
 		cur.Status = status

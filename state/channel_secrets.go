@@ -3,6 +3,7 @@ package state
 import (
 	"encoding/base64"
 	"encoding/json"
+	"sort"
 	"strings"
 
 	"oneapi/keys"
@@ -135,4 +136,25 @@ func UnredactConfig(submitted, stored string) string {
 		return submitted
 	}
 	return formatConfig(cfg)
+}
+
+// KeptSecrets names the secret config values of next (plaintext config JSON)
+// that are the stored ones unchanged, sorted.
+func KeptSecrets(next, stored string) []string {
+	a, _ := parseConfig(next)
+	b, _ := parseConfig(stored)
+	var kept []string
+	for k, v := range a {
+		if secretConfigKeys[k] && v != "" && b[k] == v {
+			kept = append(kept, k)
+		}
+	}
+	sort.Strings(kept)
+	return kept
+}
+
+// ConfigProxy is the proxy a config JSON sets, "" for none.
+func ConfigProxy(cfg string) string {
+	c, _ := parseConfig(cfg)
+	return strings.TrimSpace(c[configProxy])
 }
