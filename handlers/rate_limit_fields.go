@@ -2,9 +2,14 @@ package handlers
 
 import (
 	"context"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
 
 	"oneapi/queries"
 	"oneapi/state"
+	"oneapi/views"
 )
 
 // limitFields are a token's or user's rate limits in the JSON API (One
@@ -71,4 +76,30 @@ func setTokenLimits(ctx context.Context, q *queries.Queries, id int64, l limitFi
 func setUserLimits(ctx context.Context, q *queries.Queries, id int64, l limitFields) (queries.User, error) {
 	return q.UserSetLimits(ctx, queries.UserSetLimitsParams{ID: id, RpmLimit: l.RPMLimit, RpdLimit: l.RPDLimit,
 		TpmLimit: l.TPMLimit, MaxConcurrency: l.MaxConcurrency, ModelLimits: l.ModelLimits})
+}
+
+// limitsView is how the forms show stored limits.
+func limitsView(l limitFields) views.LimitsInputView {
+	n := func(v int64) string { return strconv.FormatInt(v, 10) }
+	return views.LimitsInputView{RPM: n(l.RPMLimit), RPD: n(l.RPDLimit), TPM: n(l.TPMLimit), Concurrency: n(l.MaxConcurrency),
+		ModelLimits: l.ModelLimits}
+}
+
+// limitFormInput reads the forms' rate-limit fields; an empty one is 0.
+func limitFormInput(c echo.Context, errs map[string]string) (limitInput, views.LimitsInputView) {
+	view := views.LimitsInputView{RPM: c.FormValue("rpm_limit"), RPD: c.FormValue("rpd_limit"), TPM: c.FormValue("tpm_limit"),
+		Concurrency: c.FormValue("max_concurrency"), ModelLimits: strings.TrimSpace(c.FormValue("model_limits"))}
+	var in limitInput
+	for _, f := range []struct {
+		name string
+		dst  **int64
+	}{{"rpm_limit", &in.RPMLimit}, {"rpd_limit", &in.RPDLimit}, {"tpm_limit", &in.TPMLimit}, {"max_concurrency", &in.MaxConcurrency}} {
+		if v, ok := formInt(c, f.name); ok {
+			*f.dst = &v
+		} else {
+			errs[f.name] = "Enter a whole number."
+		}
+	}
+	in.ModelLimits = &view.ModelLimits
+	return in, view
 }

@@ -369,6 +369,17 @@ func userInputFromForm(c echo.Context) userInput {
 	if s, err := strconv.Atoi(c.FormValue("status")); err == nil {
 		in.Status = int16(s)
 	}
+	errs := map[string]string{}
+	in.limitInput, _ = limitFormInput(c, errs)
+	for _, f := range []struct {
+		name string
+		dst  **int64
+	}{{"rpm_limit", &in.RPMLimit}, {"rpd_limit", &in.RPDLimit}, {"tpm_limit", &in.TPMLimit}, {"max_concurrency", &in.MaxConcurrency}} {
+		if errs[f.name] != "" {
+			bad := int64(-1) // not a number: refused by validation, with the field named
+			*f.dst = &bad
+		}
+	}
 	return in
 }
 
@@ -380,6 +391,8 @@ func inputView(in userInput) views.UserInputView {
 	if in.QuotaWas != nil {
 		v.QuotaWas = *in.QuotaWas
 	}
+	l, _, _ := in.limitInput.over(limitFields{})
+	v.Limits = limitsView(l)
 	return v
 }
 
@@ -437,6 +450,8 @@ func (h *Handler) userEdit(c echo.Context) error {
 	}
 	q := t.Quota
 	in := userInput{Username: t.Username, DisplayName: t.DisplayName, Email: t.Email, Group: t.GroupName, Quota: &q, Role: t.Role, Status: t.Status}
+	l := userLimitFields(*t)
+	in.limitInput = limitInput{&l.RPMLimit, &l.RPDLimit, &l.TPMLimit, &l.MaxConcurrency, &l.ModelLimits}
 	return h.renderUserForm(c, t, in, nil)
 }
 
