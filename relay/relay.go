@@ -148,8 +148,11 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, ent e
 		attempts = 1
 	}
 	var lastErr *adaptor.UpstreamError
+	tries := 0
 	for attempt := 0; attempt < attempts && ch != nil; attempt++ {
 		rt.tried[ch.ID] = true
+		tries++
+		settle.ChannelID = ch.ID // the channel tried last, for a failure's log row
 		if attempt > 0 {
 			bill = s.billFor(opts, ch, p, group)
 		}
@@ -181,6 +184,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, ent e
 		rt.unavailable(w, rid, ent)
 		return
 	}
+	settle.Failure = &Failure{Status: lastErr.Status, Code: fromUpstream(lastErr).Code, Message: lastErr.Message, Attempts: tries}
 	s.log.Warn("relay failed", "request_id", rid, "model", p.model, "status", lastErr.Status, "err", lastErr.Message)
 	if lastErr.Status == http.StatusTooManyRequests && lastErr.RetryAfter > 0 {
 		w.Header().Set("Retry-After", retryAfterHeader(lastErr.RetryAfter))
