@@ -184,3 +184,35 @@ func TestMaxConcurrency(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestGroupAndModelLimits: a group's default limits apply to its users,
+// per model too, and a token's per-model limit applies to that model only.
+func TestGroupAndModelLimits(t *testing.T) {
+	b := setup(t)
+	up := newUpstream(t, okChat)
+	b.channel(up.URL, channelOpts{models: "gpt-4o-mini,gpt-4o"})
+	b.setOption("GroupRateLimits", `{"default": {"models": {"gpt-4o-mini": {"rpm": 2}}}}`)
+	status := func(key, model string) int {
+		res := b.post("/v1/chat/completions", key, `{"model":"`+model+`","messages":[{"role":"user","content":"hi"}]}`)
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	k1, k2 := b.token(tokenOpts{}), b.token(tokenOpts{})
+	if status(k1, "gpt-4o-mini") != 200 || status(k2, "gpt-4o-mini") != 200 {
+		t.Fatal("first two requests of the user refused")
+	}
+	if s := status(k1, "gpt-4o-mini"); s != 429 {
+		t.Fatalf("third gpt-4o-mini request of the group's user: %d, want 429", s)
+	}
+	if s := status(k1, "gpt-4o"); s != 200 {
+		t.Fatalf("another model: %d", s)
+	}
+	b.limitToken(k2, queries.TokenSetLimitsParams{ModelLimits: `{"gpt-4o": {"rpm": 1}}`})
+	if status(k2, "gpt-4o") != 200 {
+		t.Fatal("first gpt-4o request of the token refused")
+	}
+	if s := status(k2, "gpt-4o"); s != 429 {
+		t.Fatalf("second gpt-4o request over the token's model limit: %d", s)
+	}
+}
