@@ -85,7 +85,7 @@ type Settlement struct {
 	// request gets an error log row (failure_log.go).
 	Served  bool
 	Failure *Failure
-	At     time.Time
+	At      time.Time
 }
 
 // Meter reserves quota before upstream calls and settles it afterwards.
