@@ -216,3 +216,25 @@ func TestGroupAndModelLimits(t *testing.T) {
 		t.Fatalf("second gpt-4o request over the token's model limit: %d", s)
 	}
 }
+
+// TestSweeperFreesSlotsOfStoppedNodes: concurrency slots a node held when
+// it stopped go back once its heartbeat is older than the cutoff; a live
+// node's stay.
+func TestSweeperFreesSlotsOfStoppedNodes(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	if _, err := b.pool.Exec(ctx, `INSERT INTO meter_nodes (node_id, heartbeat_at) VALUES ('gone', now() - interval '1 hour');
+		INSERT INTO rate_grants (scope, kind, bucket, node_id, granted) VALUES ('t:1', 4, 0, 'gone', 3), ('t:1', 4, 0, 'test-node', 2),
+		('t:1', 1, extract(epoch FROM now())::bigint / 5 * 5, 'gone', 7)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.meter.SweepStale(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.windowUsed("t:1", kindConcurrency); got != 2 {
+		t.Fatalf("slots held after the sweep: %d, want the live node's 2", got)
+	}
+	if got := b.windowUsed("t:1", kindRPM); got != 7 {
+		t.Fatalf("RPM count after the sweep: %d, want 7 (requests a stopped node admitted still count)", got)
+	}
+}
