@@ -6,6 +6,8 @@ import (
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
+
+	"oneapi/views"
 )
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -20,4 +22,20 @@ func render(c echo.Context, status int, comp templ.Component) error {
 		return err
 	}
 	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// layout builds the per-request data every full page needs.
+func (h *Handler) layout(c echo.Context, title string) views.LayoutView {
+	if !h.hasSession(c) {
+		// An error page for a request refused before its session was
+		// loaded (rate limit, oversized body): nobody is signed in on it.
+		return views.LayoutView{Title: title}
+	}
+	v := views.LayoutView{Title: title, CSRFToken: h.csrfToken(c), Flash: h.popFlash(c)}
+	if u := h.currentUser(c); u != nil {
+		v.UserName = u.Username
+		v.IsAdmin = u.Role >= roleAdmin
+		v.IsRoot = u.Role >= roleRoot
+	}
+	return v
 }

@@ -140,9 +140,7 @@ func New(d Deps) (*echo.Echo, error) {
 
 	h.consoleRoutes(e)
 	api := e.Group("/api", h.csrfAPI)
-	h.accountAPIRoutes(api)
-	h.relayAPIRoutes(api)
-	h.resourceRoutes(e, api)
+	h.apiRoutes(api)
 	return e, nil
 }
 
