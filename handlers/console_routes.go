@@ -8,6 +8,7 @@ import "github.com/labstack/echo/v4"
 func (h *Handler) consoleRoutes(e *echo.Echo) {
 	web := e.Group("", h.csrfPages)
 	web.GET("/", h.home)
+	web.POST("/lang", h.langSwitch)
 
 	web.GET("/login", h.loginPage)
 	web.POST("/login", h.loginSubmit)
@@ -28,6 +29,7 @@ func (h *Handler) consoleRoutes(e *echo.Echo) {
 	web.POST("/account/email/code", h.accountEmailCode, h.requireUser)
 	web.POST("/account/token", h.accountToken, h.requireUser)
 	web.POST("/account/topup", h.accountTopUp, h.requireUser)
+	web.POST("/account/timezone", h.accountTimeZone, h.requireUser)
 	web.GET("/account/password", h.passwordPage, h.requireUser)
 	web.POST("/account/password", h.passwordSubmit, h.requireUser)
 

@@ -133,6 +133,7 @@ func New(d Deps) (*echo.Echo, error) {
 		e.Use(redirectConsole(strings.TrimRight(d.ConsoleRedirectURL, "/")))
 	}
 	e.Use(h.sessionsExceptStatic)
+	e.Use(h.locale)
 
 	e.GET("/healthz", h.healthz)
 	e.GET("/readyz", h.readyz)

@@ -33,7 +33,7 @@ var routeGuards = func() map[string]guard {
 	}
 	// Anyone: sign-in, registration, reset, OAuth, health, assets, status.
 	add(guardPublic,
-		"GET /", "GET /login", "POST /login", "POST /logout", "GET /register", "POST /register",
+		"GET /", "POST /lang", "GET /login", "POST /login", "POST /logout", "GET /register", "POST /register",
 		"POST /register/code", "GET /reset", "POST /reset", "GET /reset/confirm", "POST /reset/confirm",
 		"GET /oauth/:provider", "GET /oauth/:provider/callback", "GET /healthz", "GET /readyz", "GET /static/*",
 		"HEAD /static/*", "GET /api/status", "POST /api/user/register", "POST /api/user/login",
@@ -42,7 +42,7 @@ var routeGuards = func() map[string]guard {
 	)
 	// Any signed-in user: their own account, tokens and logs.
 	add(guardUser,
-		"GET /account", "POST /account", "POST /account/email/code", "POST /account/token", "POST /account/topup",
+		"GET /account", "POST /account", "POST /account/email/code", "POST /account/token", "POST /account/topup", "POST /account/timezone",
 		"GET /account/password", "POST /account/password", "GET /tokens", "GET /tokens/new", "POST /tokens",
 		"GET /tokens/:id/edit", "POST /tokens/:id", "POST /tokens/:id/enable", "POST /tokens/:id/disable",
 		"POST /tokens/:id/delete", "GET /logs", "GET /api/user/self", "PUT /api/user/self",

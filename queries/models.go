@@ -339,3 +339,10 @@ type User struct {
 	QuotaEpoch         int64
 	WeChatID           pgtype.Text
 }
+
+type UserSetting struct {
+	UserID    int64
+	Language  string
+	TimeZone  string
+	UpdatedAt time.Time
+}
