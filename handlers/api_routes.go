@@ -53,6 +53,9 @@ func (h *Handler) apiRoutes(api *echo.Group) {
 
 	// Status, channels, tokens, options.
 	api.GET("/status", h.apiStatus)
+	api.GET("/notice", h.apiNotice)
+	api.GET("/about", h.apiAbout)
+	api.GET("/home_page_content", h.apiHomePage)
 	api.GET("/user/token", h.apiAccessTokenRegenerate, h.requireUser, h.refuseCrossSite)
 
 	collection(http.MethodGet, "/channel", h.apiChannelList, h.requireAdmin)

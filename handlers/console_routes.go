@@ -9,6 +9,7 @@ func (h *Handler) consoleRoutes(e *echo.Echo) {
 	web := e.Group("", h.csrfPages)
 	web.GET("/", h.home)
 	web.POST("/lang", h.langSwitch)
+	web.GET("/about", h.aboutPage)
 
 	web.GET("/login", h.loginPage)
 	web.POST("/login", h.loginSubmit)

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"strings"
 	"sync"
 
 	"github.com/a-h/templ"
@@ -48,5 +49,9 @@ func (h *Handler) brand() views.Brand {
 		return views.Brand{}
 	}
 	s := settings(o.Raw()) // read only: Raw is shared
-	return views.Brand{Name: s.str("SystemName"), LogoURL: s.str("Logo")}
+	b := views.Brand{Name: s.str("SystemName"), LogoURL: s.str("Logo")}
+	if f := strings.TrimSpace(s.str("Footer")); f != "" {
+		b.FooterHTML = markdownHTML(f)
+	}
+	return b
 }

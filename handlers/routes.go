@@ -127,6 +127,7 @@ func New(d Deps) (*echo.Echo, error) {
 	e.Use(h.accessLog)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: h.logPanic}))
 	e.Use(securityHeaders)
+	e.Use(h.brandCSP)
 	e.Use(rateLimit(d.APIRateLimit, d.WebRateLimit))
 	e.Use(h.readBody)
 	if d.ConsoleRedirectURL != "" {

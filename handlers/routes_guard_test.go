@@ -33,7 +33,7 @@ var routeGuards = func() map[string]guard {
 	}
 	// Anyone: sign-in, registration, reset, OAuth, health, assets, status.
 	add(guardPublic,
-		"GET /", "POST /lang", "GET /login", "POST /login", "POST /logout", "GET /register", "POST /register",
+		"GET /", "POST /lang", "GET /about", "GET /api/notice", "GET /api/about", "GET /api/home_page_content", "GET /login", "POST /login", "POST /logout", "GET /register", "POST /register",
 		"POST /register/code", "GET /reset", "POST /reset", "GET /reset/confirm", "POST /reset/confirm",
 		"GET /oauth/:provider", "GET /oauth/:provider/callback", "GET /healthz", "GET /readyz", "GET /static/*",
 		"HEAD /static/*", "GET /api/status", "POST /api/user/register", "POST /api/user/login",

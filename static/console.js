@@ -28,3 +28,17 @@
     }
   });
 })();
+
+// 3. The dashboard's notice, dismissed: remembered per notice text.
+(function () {
+  "use strict";
+  var n = document.querySelector("[data-notice]");
+  if (!n) return;
+  var id = "oneapi-notice-" + n.getAttribute("data-notice");
+  try { if (localStorage.getItem(id)) { n.hidden = true; return; } } catch (e) {}
+  var b = n.querySelector("[data-dismiss-notice]");
+  if (b) b.addEventListener("click", function () {
+    n.hidden = true;
+    try { localStorage.setItem(id, "1"); } catch (e) {}
+  });
+})();

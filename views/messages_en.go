@@ -391,4 +391,7 @@ var messagesEN = map[string]string{
 	"language":                                      "Language",
 	"not_found_lc":                                  "not found",
 	"csrf":                                          "invalid or missing CSRF token: reload the page and try again",
+	"about_empty":                                   "Nothing has been written here yet.",
+	"dismiss":                                       "Dismiss",
+	"about":                                         "About",
 }

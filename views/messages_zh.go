@@ -389,4 +389,7 @@ var messagesZH = map[string]string{
 	"language":                                      "语言",
 	"not_found_lc":                                  "未找到",
 	"csrf":                                          "CSRF 令牌无效或缺失：请刷新页面后重试",
+	"about_empty":                                   "这里还没有内容。",
+	"dismiss":                                       "关闭",
+	"about":                                         "关于",
 }
