@@ -7,7 +7,8 @@
 // token (and a stored prompt), and then, per scenario (non-stream chat /
 // 20-event streams at 1, 16 and 128 concurrent; chat-prompt:16 is chat:16
 // naming a stored prompt; tgi-stream:16 streams from a TGI channel in
-// TGI's native format, tgi.go), drives interleaved closed-loop load (a) directly at
+// TGI's native format, tgi.go; messages:16 asks the gateway in Anthropic's
+// Messages API, messages.go), drives interleaved closed-loop load (a) directly at
 // the mock, (b) through the bare proxy and (c) through the gateway. It prints
 // req/s, latency, CPU per request of gateway + PostgreSQL, peak RSS and an
 // exact accounting check, then PASS/FAIL for each target.
@@ -54,7 +55,9 @@ type scenario struct {
 	stream bool
 	prompt bool // the request names the stored benchPrompt (chat-prompt:N)
 	tgi    bool // streams from a Hugging Face TGI-format upstream (tgi-stream:N, tgi.go)
-	conc   int
+	// messages: (c) asks in Anthropic's Messages API (messages:N, messages.go)
+	messages bool
+	conc     int
 }
 
 func parseScenarios(s string) ([]scenario, error) {
@@ -66,11 +69,11 @@ func parseScenarios(s string) ([]scenario, error) {
 		}
 		kind, n, ok := strings.Cut(part, ":")
 		conc, err := strconv.Atoi(n)
-		if !ok || err != nil || conc < 1 || (kind != "chat" && kind != "stream" && kind != "chat-prompt" && kind != "tgi-stream") {
-			return nil, fmt.Errorf("bad scenario %q (want chat:N, chat-prompt:N, stream:N or tgi-stream:N)", part)
+		if !ok || err != nil || conc < 1 || (kind != "chat" && kind != "stream" && kind != "chat-prompt" && kind != "tgi-stream" && kind != "messages") {
+			return nil, fmt.Errorf("bad scenario %q (want chat:N, chat-prompt:N, stream:N, tgi-stream:N or messages:N)", part)
 		}
 		out = append(out, scenario{name: part, stream: kind == "stream" || kind == "tgi-stream", prompt: kind == "chat-prompt",
-			tgi: kind == "tgi-stream", conc: conc})
+			tgi: kind == "tgi-stream", messages: kind == "messages", conc: conc})
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no scenarios")
@@ -187,7 +190,7 @@ func run() int {
 		duration  = flag.Duration("duration", 2*time.Second, "length of each measured round per target")
 		rounds    = flag.Int("rounds", 3, "interleaved rounds per scenario (order of a, b, c rotates)")
 		warmup    = flag.Duration("warmup", 500*time.Millisecond, "warm-up per target before each scenario's rounds")
-		scenFlag  = flag.String("scenarios", "chat:1,chat:16,chat-prompt:16,chat:128,stream:1,stream:16,stream:128,tgi-stream:16", "comma-separated chat:N / chat-prompt:N / stream:N / tgi-stream:N")
+		scenFlag  = flag.String("scenarios", "chat:1,chat:16,chat-prompt:16,chat:128,stream:1,stream:16,stream:128,tgi-stream:16,messages:16", "comma-separated chat:N / chat-prompt:N / stream:N / tgi-stream:N / messages:N")
 		targFlag  = flag.String("targets", "a,b,c", "targets to drive: a=direct to mock, b=bare proxy, c=gateway")
 		binFlag   = flag.String("bin", "", "prebuilt gateway binary (default: go build the repo root into a temp dir)")
 		keep      = flag.Bool("keep", false, "keep the temp dir (gateway data and log)")
@@ -636,7 +639,7 @@ func printTargets(results []*result, haveC, haveAcct bool) int {
 	for _, tc := range []struct {
 		sc  string
 		min float64
-	}{{"chat:16", 0.9}, {"chat-prompt:16", 0.9}, {"stream:16", 0.9}, {"tgi-stream:16", 0.8}} { // the issues' bars
+	}{{"chat:16", 0.9}, {"chat-prompt:16", 0.9}, {"stream:16", 0.9}, {"tgi-stream:16", 0.8}, {"messages:16", 0.8}} { // the issues' bars
 		what := fmt.Sprintf("%s gateway req/s ≥ %.1f× bare proxy", tc.sc, tc.min)
 		r := byName[tc.sc]
 		if r == nil || !r.has("b") || !r.has("c") {

@@ -40,6 +40,9 @@ func tgiChatBody() []byte {
 // targetsFor returns the targets of scenario sc: for tgi-stream, copies
 // whose (a) and (b) call /generate_stream and (c) the TGI channel's model.
 func targetsFor(sc scenario, targets []*target) []*target {
+	if sc.messages {
+		return messagesTargets(targets)
+	}
 	if !sc.tgi {
 		return targets
 	}

@@ -93,6 +93,9 @@ func (h *Handler) affCode(ctx context.Context, u *queries.User) (string, error) 
 
 var errBadRedemption = echo.NewHTTPError(http.StatusUnprocessableEntity, "This code is invalid or has already been used.")
 
+// errOwnRedemption: codes are for handing out; their creator cannot redeem them.
+var errOwnRedemption = echo.NewHTTPError(http.StatusUnprocessableEntity, "You created this code: give it to someone else; its creator cannot redeem it.")
+
 // redeem tops up u with a redemption code, once: marking the code used,
 // adding the quota and the top-up log row happen in one transaction, and the
 // conditional UPDATE lets only one of two concurrent redeemers win.
@@ -105,6 +108,9 @@ func (h *Handler) redeem(ctx context.Context, u *queries.User, code string) (int
 	err := queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
 		r, err := q.RedemptionRedeem(ctx, queries.RedemptionRedeemParams{CodeHash: keys.Hash(code), UserID: pgtype.Int8{Int64: u.ID, Valid: true}})
 		if errors.Is(err, pgx.ErrNoRows) {
+			if own, _ := q.RedemptionIsOwnCode(ctx, queries.RedemptionIsOwnCodeParams{CodeHash: keys.Hash(code), UserID: u.ID}); own {
+				return errOwnRedemption
+			}
 			return errBadRedemption
 		}
 		if err != nil {

@@ -56,7 +56,7 @@ func toAPIChannel(r queries.Channel) apiChannel {
 		CreatedTime: r.CreatedAt.Unix(), TestTime: unixOrZero(r.TestTime), ResponseTime: r.ResponseTimeMs,
 		BaseURL: r.BaseURL, Balance: r.Balance, BalanceUpdatedTime: unixOrZero(r.BalanceUpdatedAt),
 		Models: r.Models, Group: r.Groups, UsedQuota: r.UsedQuota, ModelMapping: r.ModelMapping,
-		Priority: r.Priority, Config: r.Config, SystemPrompt: r.SystemPrompt, TestModel: r.TestModel,
+		Priority: r.Priority, Config: state.RedactConfig(r.Config), SystemPrompt: r.SystemPrompt, TestModel: r.TestModel,
 	}
 }
 
@@ -287,7 +287,7 @@ func (h *Handler) createChannels(ctx context.Context, in channelInput, chKeys []
 			row, err := q.ChannelCreate(ctx, queries.ChannelCreateParams{
 				Type: int32(in.Type), Name: in.Name, KeyCiphertext: h.cipher.Seal(k), KeyHint: keys.Hint(k),
 				BaseURL: in.BaseURL, Models: in.Models, ModelMapping: string(in.ModelMapping), Groups: in.Group,
-				Priority: in.Priority, Weight: int32(in.Weight), Status: int16(in.Status), Config: string(in.Config),
+				Priority: in.Priority, Weight: int32(in.Weight), Status: int16(in.Status), Config: state.SealConfig(h.cipher, string(in.Config)),
 				SystemPrompt: in.SystemPrompt, TestModel: in.TestModel,
 			})
 			if err != nil {
@@ -321,7 +321,7 @@ func (h *Handler) apiChannelUpdate(c echo.Context) error {
 	if ref.ID <= 0 {
 		return apiInvalid("id is required")
 	}
-	updated, err := h.updateChannel(c.Request().Context(), ref.ID, func(in *channelInput) error {
+	updated, err := h.updateChannel(c.Request().Context(), ref.ID, h.currentUser(c).Role >= roleRoot, func(in *channelInput) error {
 		return apiUnmarshal(body, in)
 	})
 	if err != nil {
@@ -336,7 +336,8 @@ func (h *Handler) apiChannelUpdate(c echo.Context) error {
 // over it, the console sets the form's fields), then it is validated and
 // saved. An empty key keeps the stored key. The console and the JSON API both
 // update through here; a validation failure comes back as invalidField's error.
-func (h *Handler) updateChannel(ctx context.Context, id int64, apply func(*channelInput) error) (queries.Channel, error) {
+// byRoot is whether root makes the change (see keyFollowsChannel).
+func (h *Handler) updateChannel(ctx context.Context, id int64, byRoot bool, apply func(*channelInput) error) (queries.Channel, error) {
 	var updated queries.Channel
 	err := queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
 		cur, err := q.ChannelGetByIDForUpdate(ctx, id)
@@ -344,13 +345,24 @@ func (h *Handler) updateChannel(ctx context.Context, id int64, apply func(*chann
 			return err
 		}
 		in := channelInputFrom(cur)
+		stored, err := state.OpenConfig(h.cipher, cur.Config)
+		if err != nil {
+			return err
+		}
+		in.Config = flexString(stored)
 		if err := apply(&in); err != nil {
 			return err
 		}
+		in.Config = flexString(state.UnredactConfig(string(in.Config), stored))
 		in.ID = cur.ID
 		chKeys, err := in.validate(false)
 		if err != nil {
 			return err
+		}
+		if !byRoot {
+			if err := keyFollowsChannel(cur, in, len(chKeys) > 0, stored); err != nil {
+				return err
+			}
 		}
 		if in.Type != int(cur.Type) {
 			if err := servedType(in.Type); err != nil {
@@ -360,7 +372,7 @@ func (h *Handler) updateChannel(ctx context.Context, id int64, apply func(*chann
 		p := queries.ChannelUpdateParams{
 			ID: cur.ID, Type: int32(in.Type), Name: in.Name, BaseURL: in.BaseURL, Models: in.Models,
 			ModelMapping: string(in.ModelMapping), Groups: in.Group, Priority: in.Priority, Weight: int32(in.Weight),
-			Status: int16(in.Status), Config: string(in.Config), SystemPrompt: in.SystemPrompt, TestModel: in.TestModel,
+			Status: int16(in.Status), Config: state.SealConfig(h.cipher, string(in.Config)), SystemPrompt: in.SystemPrompt, TestModel: in.TestModel,
 		}
 		if len(chKeys) == 1 {
 			p.KeyCiphertext = h.cipher.Seal(chKeys[0])
@@ -370,6 +382,31 @@ func (h *Handler) updateChannel(ctx context.Context, id int64, apply func(*chann
 		return err
 	})
 	return updated, err
+}
+
+// keyFollowsChannel refuses an admin's change of where a channel's stored
+// credentials go — its base URL, type or proxy — unless the key and every
+// secret config value are entered again: otherwise a stolen admin session
+// could send a stored upstream key to any host. Root may.
+func keyFollowsChannel(cur queries.Channel, in channelInput, keyEntered bool, storedConfig string) error {
+	var what string
+	switch {
+	case in.BaseURL != cur.BaseURL:
+		what = "the base URL"
+	case in.Type != int(cur.Type):
+		what = "the type"
+	case state.ConfigProxy(string(in.Config)) != state.ConfigProxy(storedConfig):
+		what = "the proxy"
+	default:
+		return nil
+	}
+	if !keyEntered {
+		return invalidField("key", "changing %s of a channel sends its key somewhere else: enter the key again (or ask root)", what)
+	}
+	if kept := state.KeptSecrets(string(in.Config), storedConfig); len(kept) > 0 {
+		return invalidField("config", "changing %s of a channel sends its stored secrets somewhere else: enter %s again (or ask root)", what, strings.Join(kept, ", "))
+	}
+	return nil
 }
 
 // apiChannelDelete is DELETE /api/channel/:id.

@@ -159,7 +159,7 @@ func (h *Handler) channelEdit(c echo.Context) error {
 	in := views.ChannelInputView{
 		Type: int(ch.Type), Name: ch.Name, BaseURL: ch.BaseURL, Models: ch.Models, ModelMapping: ch.ModelMapping,
 		Groups: ch.Groups, Priority: strconv.FormatInt(ch.Priority, 10), Weight: strconv.Itoa(int(ch.Weight)),
-		Config: ch.Config, SystemPrompt: ch.SystemPrompt, TestModel: ch.TestModel,
+		Config: state.RedactConfig(ch.Config), SystemPrompt: ch.SystemPrompt, TestModel: ch.TestModel,
 	}
 	return h.renderChannelForm(c, &ch, in, false, nil)
 }
@@ -176,7 +176,7 @@ func (h *Handler) channelUpdate(c echo.Context) error {
 	if len(errs) > 0 {
 		return h.renderChannelForm(c, &ch, form, keyEntered, errs)
 	}
-	updated, err := h.updateChannel(c.Request().Context(), ch.ID, func(cur *channelInput) error {
+	updated, err := h.updateChannel(c.Request().Context(), ch.ID, h.currentUser(c).Role >= roleRoot, func(cur *channelInput) error {
 		status := cur.Status
 		*cur = in
 		cur.Status = status

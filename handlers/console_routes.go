@@ -46,6 +46,7 @@ func (h *Handler) consoleRoutes(e *echo.Echo) {
 	web.GET("/settings", h.settingsPage, h.requireRoot)
 	web.POST("/settings", h.settingsUpdate, h.requireRoot)
 	web.GET("/settings/pricing", h.pricingSettingsPage, h.requireRoot)
+	web.GET("/pricing", h.modelPrices, h.requireUser)
 	web.POST("/settings/pricing", h.pricingSettingsUpdate, h.requireRoot)
 
 	// What the relay serves: channels, tokens, redemption codes, logs, stored prompts.

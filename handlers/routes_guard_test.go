@@ -45,7 +45,7 @@ var routeGuards = func() map[string]guard {
 		"GET /account", "POST /account", "POST /account/email/code", "POST /account/token", "POST /account/topup", "POST /account/timezone",
 		"GET /account/password", "POST /account/password", "GET /tokens", "GET /tokens/new", "POST /tokens",
 		"GET /tokens/:id/edit", "POST /tokens/:id", "POST /tokens/:id/enable", "POST /tokens/:id/disable",
-		"POST /tokens/:id/delete", "GET /logs", "GET /api/user/self", "PUT /api/user/self",
+		"POST /tokens/:id/delete", "GET /logs", "GET /pricing", "GET /api/user/self", "PUT /api/user/self",
 		"DELETE /api/user/self", "GET /api/user/aff", "POST /api/user/topup", "GET /api/user/token",
 		"GET /api/token", "GET /api/token/", "POST /api/token", "POST /api/token/", "PUT /api/token",
 		"PUT /api/token/", "GET /api/token/search", "GET /api/token/:id", "DELETE /api/token/:id",

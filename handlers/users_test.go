@@ -389,3 +389,24 @@ func regexpFind(pattern, s string) string {
 	}
 	return ""
 }
+
+// An admin mints codes for others: the code's creator cannot redeem it
+// (that would be a way to credit themself without root), another user can.
+func TestCreatorCannotRedeemOwnCode(t *testing.T) {
+	a := newAccountApp(t, nil)
+	admin := a.createUser(t, userOpts{Role: roleAdmin})
+	adminTok := a.giveAccessToken(t, admin)
+	code := a.createRedemption(t, admin, 9000)
+	rec, _ := a.client(t).api(http.MethodPost, "/api/user/topup", map[string]string{"key": code}, "Authorization", adminTok)
+	if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "You created this code") {
+		t.Errorf("creator's redeem = %d %s", rec.Code, rec.Body)
+	}
+	if q := a.user(t, admin.ID).Quota; q != admin.Quota {
+		t.Errorf("creator credited: quota %d, was %d", q, admin.Quota)
+	}
+	other := a.createUser(t, userOpts{})
+	rec, _ = a.client(t).api(http.MethodPost, "/api/user/topup", map[string]string{"key": code}, "Authorization", a.giveAccessToken(t, other))
+	if rec.Code != http.StatusOK || a.user(t, other.ID).Quota != other.Quota+9000 {
+		t.Errorf("another user's redeem = %d, quota %d", rec.Code, a.user(t, other.ID).Quota)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"oneapi/state"
 	"sort"
 	"strconv"
 	"strings"
@@ -260,8 +261,8 @@ func (im *importer) readChannel(t *table, id int64, rc *TableCount) error {
 		}
 	}
 	if len(cfg) > 0 {
-		b, _ := json.Marshal(cfg) // keys sorted
-		c.Config = string(b)
+		b, _ := json.Marshal(cfg)                              // keys sorted
+		c.Config = state.SealConfig(im.opts.Cipher, string(b)) // its secrets, as keys are
 	}
 
 	tp, known := adaptor.TypeByID(int(typ))

@@ -70,6 +70,13 @@ var fixedRatios = map[string]float64{
 	"omni-moderation-latest": 0.1, "omni-moderation-2024-09-26": 0.1,
 }
 
+// retiredModels are names of models their provider has retired that the
+// relay still serves, with their successor (relay/adaptor/palm): they are
+// billed at the successor's prices, since that is what upstream charges.
+var retiredModels = map[string]string{
+	"PaLM-2": "gemini-2.5-flash", "palm-2": "gemini-2.5-flash",
+}
+
 // Per-call conversions of the reference table's non-token prices into a
 // model ratio, following the relay's units and One API's rules.
 const (
@@ -146,6 +153,13 @@ func buildDefaults(prices map[string]Entry, oneAPI []ratioRow) defaultTables {
 	for m, r := range fixedRatios {
 		d.model[m] = r
 		delete(d.completion, m)
+	}
+	for old, successor := range retiredModels {
+		for _, t := range []map[string]float64{d.model, d.completion, d.cacheRead, d.cacheWrite, d.audioIn, d.audioOut, d.imageIn, d.imageOut} {
+			if r, ok := t[successor]; ok {
+				t[old] = r
+			}
+		}
 	}
 	for _, r := range oneAPI {
 		if _, ok := d.model[r.model]; ok {

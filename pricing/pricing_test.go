@@ -69,3 +69,17 @@ func FuzzCostNeverNegative(f *testing.F) {
 		}
 	})
 }
+
+// A retired model the relay serves with its successor costs what the
+// successor costs.
+func TestRetiredModelsPricedAsTheirSuccessor(t *testing.T) {
+	for old, successor := range retiredModels {
+		if _, ok := DefaultModelRatio[successor]; !ok {
+			t.Fatalf("successor %s of %s has no price", successor, old)
+		}
+		if DefaultModelRatio[old] != DefaultModelRatio[successor] || DefaultCompletionRatio[old] != DefaultCompletionRatio[successor] {
+			t.Errorf("%s = %v/%v, %s = %v/%v", old, DefaultModelRatio[old], DefaultCompletionRatio[old],
+				successor, DefaultModelRatio[successor], DefaultCompletionRatio[successor])
+		}
+	}
+}

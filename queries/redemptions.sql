@@ -6,10 +6,17 @@ RETURNING *;
 -- RedemptionRedeem marks an enabled code used by a user, once: the
 -- conditional UPDATE takes the row lock, so of two concurrent redeemers only
 -- one gets a row back. The caller adds the quota in the same transaction.
+-- Nobody redeems a code they created (user_id): an admin may mint codes for
+-- others, not credit themself.
 -- name: RedemptionRedeem :one
 UPDATE redemptions SET status = 3, used_by = @user_id, redeemed_at = now()
-WHERE code_hash = @code_hash AND status = 1
+WHERE code_hash = @code_hash AND status = 1 AND user_id IS DISTINCT FROM @user_id
 RETURNING *;
+
+-- RedemptionIsOwnCode says whether an enabled code was created by the user,
+-- to tell them why it does not redeem.
+-- name: RedemptionIsOwnCode :one
+SELECT EXISTS (SELECT 1 FROM redemptions WHERE code_hash = @code_hash AND status = 1 AND user_id = @user_id);
 
 -- RedemptionList pages through codes, newest first. keyword matches the id
 -- exactly or the name by substring. Only code_prefix is ever shown.

@@ -95,6 +95,24 @@ func (q *Queries) RedemptionGetByID(ctx context.Context, id int64) (Redemption, 
 	return i, err
 }
 
+const redemptionIsOwnCode = `-- name: RedemptionIsOwnCode :one
+SELECT EXISTS (SELECT 1 FROM redemptions WHERE code_hash = $1 AND status = 1 AND user_id = $2)
+`
+
+type RedemptionIsOwnCodeParams struct {
+	CodeHash []byte
+	UserID   int64
+}
+
+// RedemptionIsOwnCode says whether an enabled code was created by the user,
+// to tell them why it does not redeem.
+func (q *Queries) RedemptionIsOwnCode(ctx context.Context, arg RedemptionIsOwnCodeParams) (bool, error) {
+	row := q.db.QueryRow(ctx, redemptionIsOwnCode, arg.CodeHash, arg.UserID)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
 const redemptionList = `-- name: RedemptionList :many
 SELECT id, user_id, name, code_hash, code_prefix, status, quota, used_by, created_at, redeemed_at FROM redemptions
 WHERE $1::text = '' OR id::text = $1 OR name ILIKE '%' || $1 || '%'
@@ -143,7 +161,7 @@ func (q *Queries) RedemptionList(ctx context.Context, arg RedemptionListParams) 
 
 const redemptionRedeem = `-- name: RedemptionRedeem :one
 UPDATE redemptions SET status = 3, used_by = $1, redeemed_at = now()
-WHERE code_hash = $2 AND status = 1
+WHERE code_hash = $2 AND status = 1 AND user_id IS DISTINCT FROM $1
 RETURNING id, user_id, name, code_hash, code_prefix, status, quota, used_by, created_at, redeemed_at
 `
 
@@ -155,6 +173,8 @@ type RedemptionRedeemParams struct {
 // RedemptionRedeem marks an enabled code used by a user, once: the
 // conditional UPDATE takes the row lock, so of two concurrent redeemers only
 // one gets a row back. The caller adds the quota in the same transaction.
+// Nobody redeems a code they created (user_id): an admin may mint codes for
+// others, not credit themself.
 func (q *Queries) RedemptionRedeem(ctx context.Context, arg RedemptionRedeemParams) (Redemption, error) {
 	row := q.db.QueryRow(ctx, redemptionRedeem, arg.UserID, arg.CodeHash)
 	var i Redemption

@@ -32,6 +32,13 @@ type parsed struct {
 	streamOptions bool // the body has a stream_options member
 	chat          *oai.ChatRequest
 
+	// ent is the protocol the client speaks (entrance.go); native is its
+	// original body, sent untouched to channels that speak that protocol
+	// too, with the client's headers (some of which are forwarded).
+	ent    entrance
+	native []byte
+	header http.Header
+
 	// What countPrompt counts, besides chat: texts, plus token ids given
 	// as numbers (completions, embeddings).
 	texts    []string
@@ -77,7 +84,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiE
 		return nil, badRequest("body_read_failed", "Could not read the request body.")
 	}
 	_ = rc.SetReadDeadline(time.Time{})
-	return body, nil
+	return decodeBody(r.Header.Get("Content-Encoding"), body, s.cfg.MaxBodyBytes) // body_decode.go
 }
 
 // parseRequest validates the body for its mode. It does not count the

@@ -21,34 +21,37 @@ const largePrompt = 64 << 10
 // relay handles one POST to an OpenAI endpoint, a request's whole life:
 // authenticate, parse, route, count and reserve, call upstream (retrying
 // another channel when that helps), settle.
-func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode adaptor.Mode) {
+func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, ent entrance) {
 	start := time.Now()
 	// RELAY_TIMEOUT bounds the whole request, every attempt included.
 	ctx, cancel := s.withTimeout(r.Context())
 	defer cancel()
 
-	c, aerr := s.authenticate(r)
+	c, aerr := s.authenticateKey(r, ent.key(r))
 	if aerr != nil {
-		writeError(w, rid, aerr)
+		ent.writeError(w, rid, aerr)
 		return
 	}
 	body, aerr := s.readBody(w, r)
 	if aerr != nil {
-		writeError(w, rid, aerr)
+		ent.writeError(w, rid, aerr)
 		return
 	}
-	body, pu, aerr := s.applyPrompt(r, c, mode, body) // stored prompts: prompt.go
+	var pu promptUse
+	if oe, ok := ent.(openAIEntrance); ok { // stored prompts (prompt.go) are OpenAI's
+		if body, pu, aerr = s.applyPrompt(r, c, oe.mode, body); aerr != nil {
+			ent.writeError(w, rid, aerr)
+			return
+		}
+	}
+	p, aerr := ent.parse(body, r.Header.Get("Content-Type"))
 	if aerr != nil {
-		writeError(w, rid, aerr)
+		ent.writeError(w, rid, aerr)
 		return
 	}
-	p, aerr := parseRequest(mode, body, r.Header.Get("Content-Type"))
-	if aerr != nil {
-		writeError(w, rid, aerr)
-		return
-	}
+	p.ent, p.header = ent, r.Header
 	if !c.modelAllowed(p.model) {
-		writeError(w, rid, modelNotAllowed(p.model))
+		ent.writeError(w, rid, modelNotAllowed(p.model))
 		return
 	}
 
@@ -58,16 +61,16 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode 
 	rt := route{s: s, routes: routes, group: group, model: p.model, tried: make(map[int64]bool, 2)}
 	ch, aerr := rt.first(c)
 	if aerr != nil {
-		writeError(w, rid, aerr)
+		ent.writeError(w, rid, aerr)
 		return
 	}
 	if ch == nil {
-		rt.unavailable(w, rid)
+		rt.unavailable(w, rid, ent)
 		return
 	}
 	bill := s.billFor(opts, ch, p, group)
 	if !bill.priced && opts.RefuseUnpricedModels {
-		writeError(w, rid, &apiError{http.StatusForbidden, "invalid_request_error", "model_price_not_set",
+		ent.writeError(w, rid, &apiError{http.StatusForbidden, "invalid_request_error", "model_price_not_set",
 			fmt.Sprintf("The model `%s` has no price set; ask the administrator to set one.", bill.model)})
 		return
 	}
@@ -78,16 +81,16 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode 
 		ok, err := s.meter.HasQuota(ctx, c.token.ID)
 		if err != nil {
 			s.log.Error("quota check", "request_id", rid, "err", err)
-			writeError(w, rid, errInternal)
+			ent.writeError(w, rid, errInternal)
 			return
 		}
 		if !ok {
-			writeError(w, rid, errQuotaExhausted)
+			ent.writeError(w, rid, errQuotaExhausted)
 			return
 		}
 	}
 	if err := p.countPrompt(ctx); err != nil {
-		writeError(w, rid, clientGone(err))
+		ent.writeError(w, rid, clientGone(err))
 		return
 	}
 
@@ -98,14 +101,14 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode 
 	})
 	switch {
 	case errors.Is(err, ErrTokenQuota):
-		writeError(w, rid, errTokenQuota)
+		ent.writeError(w, rid, errTokenQuota)
 		return
 	case errors.Is(err, ErrUserQuota):
-		writeError(w, rid, errUserQuota)
+		ent.writeError(w, rid, errUserQuota)
 		return
 	case err != nil:
 		s.log.Error("reserve", "request_id", rid, "err", err)
-		writeError(w, rid, errInternal)
+		ent.writeError(w, rid, errInternal)
 		return
 	}
 
@@ -141,7 +144,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode 
 			if out.atEstimate {
 				settle.Quota = ticket.Granted
 			}
-			settle.Content = joinNote(bill.note, out.note)
+			settle.Content = joinNote(joinNote(bill.note, out.note), clientSessionNote(r))
 			s.accessLog(rid, c, ch, p, out, start)
 			observeServed(p.mode, p.stream, time.Since(start), settle.Quota)
 			return
@@ -155,14 +158,14 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, mode 
 		ch = rt.next()
 	}
 	if lastErr == nil {
-		rt.unavailable(w, rid)
+		rt.unavailable(w, rid, ent)
 		return
 	}
 	s.log.Warn("relay failed", "request_id", rid, "model", p.model, "status", lastErr.Status, "err", lastErr.Message)
 	if lastErr.Status == http.StatusTooManyRequests && lastErr.RetryAfter > 0 {
 		w.Header().Set("Retry-After", retryAfterHeader(lastErr.RetryAfter))
 	}
-	writeError(w, rid, fromUpstream(lastErr))
+	ent.writeError(w, rid, fromUpstream(lastErr))
 }
 
 // clientGone is the reply to a request whose client left while its prompt
@@ -194,6 +197,10 @@ type outcome struct {
 // > 0, is the output limit sent upstream (what the reservation pays for).
 func (s *Server) attempt(ctx context.Context, w http.ResponseWriter, r *http.Request, rid string, ch *state.Channel, p *parsed, maxOut int, upModel string) outcome {
 	a := adaptor.For(ch.Type)
+	nat := p.ent.native(ch.Type) // the channel speaks the client's protocol: pass through
+	if nat != nil {
+		a = nat
+	}
 	if a == nil {
 		return outcome{err: &adaptor.UpstreamError{Status: http.StatusBadGateway, Message: fmt.Sprintf("channel type %d is not supported", ch.Type), Class: adaptor.ClassRetry}}
 	}
@@ -201,12 +208,18 @@ func (s *Server) attempt(ctx context.Context, w http.ResponseWriter, r *http.Req
 		return outcome{err: &adaptor.UpstreamError{Status: http.StatusForbidden, Type: "insufficient_quota", Code: "insufficient_quota",
 			Message: "The quota reserved for this request does not pay for its prompt on this channel.", Class: adaptor.ClassRetry}}
 	}
-	body, err := upstreamBody(p, upModel, ch.SystemPrompt, maxOut)
+	var body []byte
+	var err error
+	if nat != nil {
+		body, err = p.ent.nativeBody(p, upModel, ch.SystemPrompt, maxOut)
+	} else {
+		body, err = upstreamBody(p, upModel, ch.SystemPrompt, maxOut)
+	}
 	if err != nil {
 		return outcome{err: &adaptor.UpstreamError{Status: http.StatusBadRequest, Message: "could not prepare the request", Class: adaptor.ClassClient}}
 	}
 	areq := &adaptor.Request{Mode: p.mode, Model: upModel, Body: body, ContentType: p.contentType, Stream: p.stream, Chat: p.chat,
-		PromptTokens: p.promptTokens}
+		PromptTokens: p.promptTokens, Header: p.header}
 	// A non-stream call is not cut when its client leaves: the upstream
 	// works (and bills) all the same, so the gateway waits for its usage
 	// and bills that. Streams are cut and billed for what was streamed.
@@ -228,7 +241,7 @@ func (s *Server) attempt(ctx context.Context, w http.ResponseWriter, r *http.Req
 		return outcome{err: ue}
 	}
 	if p.stream {
-		return s.relayStream(w, r, rid, a, areq, resp, p)
+		return s.relayStream(w, r, rid, a, areq, resp, p, p.ent.newStream(p, rid, nat != nil))
 	}
 	out, usage, err := a.DecodeResponse(areq, resp)
 	// Read after decoding: an adaptor that converted the reply says what it made.
@@ -240,18 +253,24 @@ func (s *Server) attempt(ctx context.Context, w http.ResponseWriter, r *http.Req
 		}
 		return s.cutCall(r, p, ue)
 	}
-	if contentType == "" {
-		contentType = "application/json"
-	}
-	w.Header().Set("Content-Type", contentType)
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(out)
 	o := outcome{served: true, usage: usage.Usage}
 	if !usage.Reported {
 		o.counted = true
 		o.usage = pricing.Usage{Input: p.promptTokens, Output: countResponse(p, out)}
 		o.perCall = p.mode == adaptor.ModeImages
 	}
+	if nat == nil {
+		// A converted reply in the client's protocol (as it is for OpenAI's).
+		if out, err = p.ent.encodeReply(p, out, o.usage); err != nil {
+			return outcome{err: &adaptor.UpstreamError{Status: http.StatusBadGateway, Message: "invalid upstream response", Class: adaptor.ClassRetry, Err: err}}
+		}
+	}
+	if contentType == "" {
+		contentType = "application/json"
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out)
 	if r.Context().Err() != nil {
 		o.note = "client disconnected before the answer; billed for what upstream served"
 	}

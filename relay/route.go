@@ -64,15 +64,15 @@ func (rt *route) next() *state.Channel {
 
 // unavailable answers when no channel is left to try: a 429 with
 // Retry-After when the only ones are cooling down, else no_available_channel.
-func (rt *route) unavailable(w http.ResponseWriter, rid string) {
+func (rt *route) unavailable(w http.ResponseWriter, rid string, ent entrance) {
 	if rt.cooling {
 		wait := rt.s.cooldowns.soonest()
 		w.Header().Set("Retry-After", retryAfterHeader(wait))
-		writeError(w, rid, &apiError{http.StatusTooManyRequests, "rate_limit_error", "rate_limit_exceeded",
+		ent.writeError(w, rid, &apiError{http.StatusTooManyRequests, "rate_limit_error", "rate_limit_exceeded",
 			fmt.Sprintf("Every channel serving `%s` is rate limited upstream; retry after %s.", rt.model, wait.Round(time.Second))})
 		return
 	}
-	writeError(w, rid, rt.noChannel())
+	ent.writeError(w, rid, rt.noChannel())
 }
 
 // noChannel names why nothing serves the request.

@@ -148,7 +148,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Access-Control-Allow-Origin", "*")
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, OpenAI-Organization, OpenAI-Project, X-Stainless-Lang, X-Stainless-Package-Version, X-Stainless-OS, X-Stainless-Arch, X-Stainless-Runtime, X-Stainless-Runtime-Version, X-Stainless-Retry-Count, X-Stainless-Timeout")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Api-Key, Anthropic-Version, Anthropic-Beta, Anthropic-Dangerous-Direct-Browser-Access, X-Goog-Api-Key, OpenAI-Organization, OpenAI-Project, X-Stainless-Lang, X-Stainless-Package-Version, X-Stainless-OS, X-Stainless-Arch, X-Stainless-Runtime, X-Stainless-Runtime-Version, X-Stainless-Retry-Count, X-Stainless-Timeout")
 		h.Set("Access-Control-Max-Age", "86400")
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -163,11 +163,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	path := r.URL.Path
+	anthropicClient := r.Header.Get("anthropic-version") != ""
+	if usage, ok := isBillingPath(path); ok {
+		s.billing(w, r, rid, usage) // billing_dashboard.go
+		return
+	}
 	switch {
+	case path == "/v1/messages" || path == "/v1/messages/count_tokens":
+		if r.Method != http.MethodPost {
+			messagesEntrance{}.writeError(w, rid, &apiError{http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed",
+				fmt.Sprintf("%s %s: use POST", r.Method, path)})
+		} else if path == "/v1/messages" {
+			s.relay(w, r, rid, messagesEntrance{})
+		} else {
+			s.countTokens(w, r, rid)
+		}
+	case path == "/v1/models" && r.Method == http.MethodGet && anthropicClient:
+		s.anthropicModels(w, r, rid, "")
+	case strings.HasPrefix(path, "/v1/models/") && r.Method == http.MethodGet && anthropicClient:
+		s.anthropicModels(w, r, rid, strings.TrimPrefix(path, "/v1/models/"))
 	case path == "/v1/models" && r.Method == http.MethodGet:
 		s.listModels(w, r, rid)
 	case strings.HasPrefix(path, "/v1/models/") && r.Method == http.MethodGet:
 		s.getModel(w, r, rid, strings.TrimPrefix(path, "/v1/models/"))
+	case strings.HasPrefix(path, "/v1/engines/") && strings.HasSuffix(path, "/embeddings") && r.Method == http.MethodPost:
+		// The old engines path of embeddings: the model comes from the body.
+		model := strings.TrimSuffix(strings.TrimPrefix(path, "/v1/engines/"), "/embeddings")
+		s.relay(w, r, rid, openAIEntrance{mode: adaptor.ModeEmbeddings, pathModel: model})
 	case strings.HasPrefix(path, proxy.Prefix):
 		s.oneAPIProxy(w, r, rid) // One API's Proxy channels: oneapi_proxy.go
 	default:
@@ -182,7 +204,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				fmt.Sprintf("%s %s: use POST", r.Method, path)})
 			return
 		}
-		s.relay(w, r, rid, mode)
+		s.relay(w, r, rid, openAIEntrance{mode: mode})
 	}
 }
 
@@ -196,15 +218,15 @@ type caller struct {
 // authenticate checks the key and everything about it that does not depend
 // on the request body.
 func (s *Server) authenticate(r *http.Request) (*caller, *apiError) {
+	return s.authenticateKey(r, headerKey(r))
+}
+
+// authenticateKey checks an issued key, found where the entrance's clients
+// send it.
+func (s *Server) authenticateKey(r *http.Request, key string) (*caller, *apiError) {
 	if as, ok := r.Context().Value(asTokenKey{}).(asToken); ok {
 		return s.authenticateAs(r, as) // the console's playground (playground.go)
 	}
-	h := r.Header.Get("Authorization")
-	key := h
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		key = h[7:]
-	}
-	key = strings.TrimSpace(key)
 	if key == "" {
 		return nil, errMissingKey
 	}

@@ -27,8 +27,11 @@ var keepAliveEvery = 15 * time.Second
 // served, and a stream that breaks off ends with an error event, never a
 // clean end. Waiting for the first event is bounded by keepAliveEvery:
 // then the headers and a keep-alive comment go out.
-func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, rid string, a adaptor.Adaptor, areq *adaptor.Request, resp *http.Response, p *parsed) outcome {
-	sw := &streamWriter{w: w, rc: http.NewResponseController(w), responses: p.mode == adaptor.ModeResponses,
+//
+// enc, when not nil, writes the events in the client's protocol (an
+// entrance other than OpenAI's).
+func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, rid string, a adaptor.Adaptor, areq *adaptor.Request, resp *http.Response, p *parsed, enc streamEncoder) outcome {
+	sw := &streamWriter{w: w, rc: http.NewResponseController(w), responses: p.mode == adaptor.ModeResponses, enc: enc,
 		dropUsageChunk: !p.wantUsage && p.mode != adaptor.ModeResponses, pending: getBuf(), seen: getBuf()}
 	sw.timer = time.AfterFunc(keepAliveEvery, sw.keepAlive)
 	defer func() {
@@ -75,6 +78,10 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, rid string,
 		o.note = "usage counted by the gateway: the stream was cut before upstream reported it"
 	}
 	switch {
+	case complete && sw.enc != nil:
+		sw.startLocked()
+		sw.enc.end(o.usage, sw.write)
+		_ = sw.flushLocked()
 	case complete:
 		sw.startLocked()
 		if !sw.responses { // the Responses API ends with its own event, not [DONE]
@@ -116,7 +123,8 @@ type streamWriter struct {
 	seen           *[]byte // event data sent, one per line (pooled, like pending)
 	dropUsageChunk bool    // upstream usage was requested by us, not the client
 	responses      bool
-	lastSeq        int64 // the Responses API's last sequence_number
+	enc            streamEncoder // the entrance's protocol; nil: OpenAI's
+	lastSeq        int64         // the Responses API's last sequence_number
 	clientGone     bool
 }
 
@@ -153,7 +161,11 @@ func (sw *streamWriter) send(ev adaptor.Event) error {
 		}
 	}
 	sw.startLocked()
-	sw.write(ev.Name, ev.Data)
+	if sw.enc != nil {
+		sw.enc.event(ev, sw.write)
+	} else {
+		sw.write(ev.Name, ev.Data)
+	}
 	if len(*sw.pending) > maxPendingStream {
 		return sw.flushLocked()
 	}
@@ -205,6 +217,10 @@ func (sw *streamWriter) write(name, data []byte) {
 // writeError ends the stream with an error event in the entrance's shape:
 // the Responses API's error event, or OpenAI's error object for chat.
 func (sw *streamWriter) writeError(msg, code string) {
+	if sw.enc != nil {
+		sw.enc.fail(msg, code, sw.write)
+		return
+	}
 	if sw.responses {
 		ev, _ := json.Marshal(map[string]any{"type": "error", "code": code, "message": msg, "param": nil, "sequence_number": sw.lastSeq + 1})
 		sw.write([]byte("error"), ev)

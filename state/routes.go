@@ -178,6 +178,9 @@ func (s *State) channelFromRow(r queries.Channel) (*Channel, error) {
 		if err := json.Unmarshal([]byte(r.Config), &c.Config); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
+		if err := openConfigMap(s.cipher, c.Config); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
 	}
 	if c.Options, err = ParseChannelOptions(c.Config); err != nil {
 		return nil, err

@@ -111,6 +111,10 @@ type Request struct {
 	// whose upstream reports no usage but whose clients expect some (Gemini
 	// embeddings).
 	PromptTokens int
+	// Header is the client's request header, for adaptors that pass a
+	// request through in the client's own protocol and forward some of it
+	// (anthropic-version, anthropic-beta). Others ignore it.
+	Header http.Header
 }
 
 // Usage is what upstream reported for one call, in pricing's named

@@ -88,6 +88,8 @@ func RequestHeader(client http.Header, key string) http.Header {
 	h.Del("Authorization")
 	h.Del("Cookie")
 	h.Del("Accept-Encoding")
+	h.Del("Content-Encoding") // the gateway inflated the body when it read it
+	h.Del("Content-Length")
 	if key != "" {
 		h.Set("Authorization", key)
 	}
