@@ -99,6 +99,7 @@ func (h *Handler) apiRoutes(api *echo.Group) {
 	collection(http.MethodGet, "/log", h.apiLogList, h.requireAdmin)
 	collection(http.MethodDelete, "/log", h.apiLogDelete, h.requireAdmin)
 	api.GET("/log/stat", h.apiLogStat, h.requireAdmin)
+	api.GET("/log/export", h.apiLogExport, h.requireUser) // admins every row, users their own
 	api.GET("/log/search", h.apiLogSearch, h.requireAdmin)
 	api.GET("/log/self", h.apiLogSelf, h.requireUser)
 	api.GET("/log/self/stat", h.apiLogSelfStat, h.requireUser)

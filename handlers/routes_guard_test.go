@@ -49,7 +49,7 @@ var routeGuards = func() map[string]guard {
 		"DELETE /api/user/self", "GET /api/user/aff", "POST /api/user/topup", "GET /api/user/token",
 		"GET /api/token", "GET /api/token/", "POST /api/token", "POST /api/token/", "PUT /api/token",
 		"PUT /api/token/", "GET /api/token/search", "GET /api/token/:id", "DELETE /api/token/:id",
-		"GET /api/log/self", "GET /api/log/self/stat", "GET /api/log/self/search",
+		"GET /api/log/self", "GET /api/log/export", "GET /api/log/self/stat", "GET /api/log/self/search",
 	)
 	// Any signed-in user: stored prompts (the handlers decide per prompt:
 	// shared ones are changed by admins, private ones by their owner).

@@ -406,5 +406,7 @@ var messagesEN = map[string]string{
 	"model_ratio":                                   "Model ratio",
 	"completion_ratio":                              "Completion ratio",
 	"no_price_set_the_unpriced_ratio_applies": "(no price set: the unpriced ratio applies)",
-	"prices": "Prices",
+	"prices":             "Prices",
+	"consumed_by_filter": "Consumed by these filters: %s",
+	"export_csv":         "Export CSV",
 }

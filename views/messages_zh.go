@@ -404,5 +404,7 @@ var messagesZH = map[string]string{
 	"model_ratio":                                   "模型倍率",
 	"completion_ratio":                              "补全倍率",
 	"no_price_set_the_unpriced_ratio_applies": "（未设置价格：使用未定价倍率）",
-	"prices": "价格",
+	"prices":             "价格",
+	"consumed_by_filter": "此筛选条件下的消耗：%s",
+	"export_csv":         "导出 CSV",
 }
