@@ -409,4 +409,7 @@ var messagesEN = map[string]string{
 	"prices":             "Prices",
 	"consumed_by_filter": "Consumed by these filters: %s",
 	"export_csv":         "Export CSV",
+	"copy":               "Copy",
+	"download_csv":       "Download CSV",
+	"new_api_key":        "New API key",
 }

@@ -407,4 +407,7 @@ var messagesZH = map[string]string{
 	"prices":             "价格",
 	"consumed_by_filter": "此筛选条件下的消耗：%s",
 	"export_csv":         "导出 CSV",
+	"copy":               "复制",
+	"download_csv":       "下载 CSV",
+	"new_api_key":        "新的 API 密钥",
 }
