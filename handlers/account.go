@@ -164,7 +164,9 @@ func (h *Handler) accountView(c echo.Context, u *queries.User) (views.AccountVie
 		return views.AccountView{}, err
 	}
 	opts := s.signInView()
+	_, zone := h.userPrefs(c)
 	return views.AccountView{
+		TimeZone:    zone,
 		Layout:      h.layout(c, "Account"),
 		User:        userView(u),
 		DisplayName: u.DisplayName,

@@ -14,42 +14,6 @@ import (
 	"oneapi/queries"
 )
 
-// accountAPIRoutes registers One API's user and sign-in endpoints under /api,
-// same paths and {"success","message","data"} shape, so its scripts keep
-// working. Statuses are truthful (401/403/404/409/422/429) while the body
-// keeps success:false.
-func (h *Handler) accountAPIRoutes(api *echo.Group) {
-	api.POST("/user/register", h.apiUserRegister)
-	api.POST("/user/login", h.apiUserLogin)
-	api.GET("/user/logout", h.apiUserLogout, h.refuseCrossSite) // One API signs out with GET
-	api.POST("/user/logout", h.apiUserLogout)
-	api.GET("/verification", h.apiVerification)
-	api.GET("/reset_password", h.apiResetPassword)
-	api.POST("/user/reset", h.apiUserReset)
-
-	api.GET("/user/self", h.apiUserSelf, h.requireUser)
-	api.PUT("/user/self", h.apiUserSelfUpdate, h.requireUser)
-	api.DELETE("/user/self", h.apiUserSelfDelete, h.requireUser)
-	api.GET("/user/aff", h.apiUserAff, h.requireUser)
-	api.POST("/user/topup", h.apiUserTopUp, h.requireUser)
-
-	// One API's collection path ends in a slash; scripts often drop it.
-	for _, p := range []string{"/user/", "/user"} {
-		api.GET(p, h.apiUserList, h.requireAdmin)
-		api.POST(p, h.apiUserCreate, h.requireAdmin)
-		api.PUT(p, h.apiUserUpdate, h.requireAdmin)
-	}
-	api.GET("/user/search", h.apiUserSearch, h.requireAdmin)
-	api.GET("/user/:id", h.apiUserGet, h.requireAdmin)
-	api.GET("/user/:id/usage", h.apiUserUsage, h.requireAdmin)
-	api.DELETE("/user/:id", h.apiUserDelete, h.requireAdmin)
-	api.POST("/user/manage", h.apiUserManage, h.requireAdmin)
-	api.POST("/topup", h.apiTopUp, h.requireAdmin)
-
-	api.GET("/oauth/state", h.apiOAuthState)
-	api.GET("/oauth/:provider", h.apiOAuthCallback)
-}
-
 // apiUser is One API's user JSON. It never carries the password hash, the
 // access token or anything derived from them.
 type apiUser struct {

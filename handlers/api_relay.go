@@ -13,54 +13,6 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// relayAPIRoutes registers One API's management endpoints for what the relay
-// serves: channels, tokens, options, the public status and the caller's
-// access token. Paths, query parameters and JSON fields are One API's, so its
-// scripts keep working; unlike One API, keys never appear in listings and
-// failures carry a truthful HTTP status (the body is still
-// {"success":false,"message":...}).
-func (h *Handler) relayAPIRoutes(api *echo.Group) {
-	api.GET("/status", h.apiStatus)
-	api.GET("/user/token", h.apiAccessTokenRegenerate, h.requireUser, h.refuseCrossSite)
-
-	// One API's paths end in a slash ("/api/channel/"); scripts written by
-	// hand often drop it, so collections answer on both.
-	collection := func(method, path string, fn echo.HandlerFunc, guard echo.MiddlewareFunc) {
-		api.Add(method, path, fn, guard)
-		api.Add(method, path+"/", fn, guard)
-	}
-
-	collection(http.MethodGet, "/channel", h.apiChannelList, h.requireAdmin)
-	collection(http.MethodPost, "/channel", h.apiChannelCreate, h.requireAdmin)
-	collection(http.MethodPut, "/channel", h.apiChannelUpdate, h.requireAdmin)
-	api.GET("/channel/search", h.apiChannelSearch, h.requireAdmin)
-	// Channel tests and balance updates are GETs in One API; they call
-	// upstream (tests spend quota) and may disable channels, so another site
-	// must not trigger them through a link (refuseCrossSite).
-	api.GET("/channel/test/:id", h.apiChannelProbe, h.requireAdmin, h.refuseCrossSite)
-	api.GET("/channel/test", h.apiChannelProbeAll, h.requireAdmin, h.refuseCrossSite)
-	api.GET("/channel/test/", h.apiChannelProbeAll, h.requireAdmin, h.refuseCrossSite)
-	api.GET("/channel/update_balance/:id", h.apiChannelUpdateBalance, h.requireAdmin, h.refuseCrossSite)
-	api.GET("/channel/update_balance", h.apiChannelUpdateBalanceAll, h.requireAdmin, h.refuseCrossSite)
-	api.GET("/channel/update_balance/", h.apiChannelUpdateBalanceAll, h.requireAdmin, h.refuseCrossSite)
-	api.GET("/channel/fetch_models/:id", h.apiChannelFetchModels, h.requireAdmin, h.refuseCrossSite)
-	api.GET("/channel/keys/:id", h.apiChannelKeys, h.requireAdmin)
-	api.POST("/channel/keys/:id/enable", h.apiChannelKeysEnable, h.requireAdmin)
-	api.GET("/jobs", h.apiJobList, h.requireAdmin)
-	api.GET("/channel/:id", h.apiChannelGet, h.requireAdmin)
-	api.DELETE("/channel/:id", h.apiChannelDelete, h.requireAdmin)
-
-	collection(http.MethodGet, "/token", h.apiTokenList, h.requireUser)
-	collection(http.MethodPost, "/token", h.apiTokenCreate, h.requireUser)
-	collection(http.MethodPut, "/token", h.apiTokenUpdate, h.requireUser)
-	api.GET("/token/search", h.apiTokenSearch, h.requireUser)
-	api.GET("/token/:id", h.apiTokenGet, h.requireUser)
-	api.DELETE("/token/:id", h.apiTokenDelete, h.requireUser)
-
-	collection(http.MethodGet, "/option", h.apiOptionList, h.requireRoot)
-	collection(http.MethodPut, "/option", h.apiOptionUpdate, h.requireRoot)
-}
-
 // apiMaxBody bounds a management request body; the largest legitimate one is
 // a batch of channel keys or a ratio table.
 const apiMaxBody = 1 << 20

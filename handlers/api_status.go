@@ -49,7 +49,7 @@ func (h *Handler) apiStatus(c echo.Context) error {
 		StartTime:         startTime,
 		SystemName:        s.str("SystemName"),
 		Logo:              s.str("Logo"),
-		FooterHTML:        s.str("Footer"),
+		FooterHTML:        markdownHTML(s.str("Footer")),
 		ServerAddress:     h.publicURL(c, s),
 		TopUpLink:         s.str("TopUpLink"),
 		ChatLink:          s.str("ChatLink"),

@@ -1,7 +1,10 @@
 package handlers
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -27,6 +30,10 @@ func (h *Handler) dashboard(c echo.Context) error {
 		return err
 	}
 	v := views.DashboardView{Layout: h.layout(c, "Home"), User: userView(me), Money: h.money(), Days: dashboardDays}
+	if n := strings.TrimSpace(h.option("Notice")); n != "" {
+		sum := sha256.Sum256([]byte(n))
+		v.NoticeHTML, v.NoticeID = markdownHTML(n), hex.EncodeToString(sum[:8])
+	}
 	for _, r := range rows {
 		v.Usage = append(v.Usage, views.UsageRow{Model: r.ModelName, Requests: r.Requests,
 			PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens, Quota: r.Quota})

@@ -33,5 +33,9 @@ func (h *Handler) home(c echo.Context) error {
 	if u := h.currentUser(c); u != nil && !u.MustChangePassword {
 		return h.dashboard(c)
 	}
-	return render(c, http.StatusOK, views.HomePage(views.HomeView{Layout: h.layout(c, "Home"), Version: h.version}))
+	pc := pageContent(h.option("HomePageContent"))
+	if pc.FrameURL != "" {
+		withFrame(c, pc.FrameURL)
+	}
+	return render(c, http.StatusOK, views.HomePage(views.HomeView{Layout: h.layout(c, "Home"), Version: h.version, Content: pc}))
 }

@@ -213,6 +213,15 @@ func (h *Handler) logList(c echo.Context) error {
 	f, fv, errs := consoleLogFilter(c, admin)
 	v := views.LogsView{Layout: h.layout(c, "Logs"), IsAdmin: admin, Filter: fv, Errors: errs, Money: h.money(),
 		Paged: f.BeforeID > 0, FirstURL: logQuery(fv, 0)}
+	if len(errs) == 0 {
+		v.ExportURL = logExportURL(f)
+		total, err := h.sumLogQuota(c.Request().Context(), admin, me.ID, logFilter{Username: f.Username, TokenName: f.TokenName,
+			ModelName: f.ModelName, PromptName: f.PromptName, ChannelID: f.ChannelID, Start: f.Start, End: f.End})
+		if err != nil {
+			return err
+		}
+		v.TotalQuota = total
+	}
 	rows, err := h.listLogs(c.Request().Context(), admin, me.ID, f, logsPageSize+1, 0)
 	if err != nil {
 		return err

@@ -2,9 +2,11 @@ package handlers
 
 import (
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -168,7 +170,21 @@ func (h *Handler) redemptionCreate(c echo.Context) error {
 	noStore(c)
 	return render(c, http.StatusOK, views.RedemptionsCreatedPage(views.RedemptionsCreatedView{
 		Layout: h.layout(c, "Codes created"), Name: strings.TrimSpace(in.Name), Quota: in.Quota, Codes: codes, Money: h.money(),
+		CSVDataURL: codesCSVDataURL(strings.TrimSpace(in.Name), in.Quota, codes),
 	}))
+}
+
+// codesCSVDataURL is new codes as a CSV file (name, code, quota) in a data:
+// URL, for the download button of the page that shows them once.
+func codesCSVDataURL(name string, quota int64, codes []string) string {
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	w.Write([]string{"name", "code", "quota"})
+	for _, code := range codes {
+		w.Write([]string{csvSafe(name), code, strconv.FormatInt(quota, 10)})
+	}
+	w.Flush()
+	return "data:text/csv;charset=utf-8," + url.PathEscape(b.String())
 }
 
 // redemptionAction enables, disables or deletes a code from the table. htmx

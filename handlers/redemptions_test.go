@@ -2,8 +2,10 @@ package handlers
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -48,6 +50,21 @@ func TestRedemptionPages(t *testing.T) {
 	codes := codeLine.FindAllString(area, -1)
 	if len(codes) != 3 {
 		t.Fatalf("codes shown = %q", area)
+	}
+	// The same codes as a CSV download, made from this page.
+	href := html.UnescapeString(regexpFind(`href="(data:text/csv[^"]*)" download="redemption-codes.csv"`, body))
+	csvText, err := url.PathUnescape(strings.TrimPrefix(href, "data:text/csv;charset=utf-8,"))
+	if err != nil || href == "" {
+		t.Fatalf("no CSV download of the codes: %q %v", href, err)
+	}
+	recs, err := csv.NewReader(strings.NewReader(csvText)).ReadAll()
+	if err != nil || len(recs) != 4 || recs[0][1] != "code" {
+		t.Fatalf("CSV = %q (%v)", csvText, err)
+	}
+	for i, code := range codes {
+		if recs[i+1][0] != "spring promo" || recs[i+1][1] != code || recs[i+1][2] != "250000" {
+			t.Errorf("CSV row %d = %v, want code %s", i+1, recs[i+1], code)
+		}
 	}
 
 	list := c.get("/redemptions")

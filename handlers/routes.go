@@ -127,12 +127,14 @@ func New(d Deps) (*echo.Echo, error) {
 	e.Use(h.accessLog)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: h.logPanic}))
 	e.Use(securityHeaders)
+	e.Use(h.brandCSP)
 	e.Use(rateLimit(d.APIRateLimit, d.WebRateLimit))
 	e.Use(h.readBody)
 	if d.ConsoleRedirectURL != "" {
 		e.Use(redirectConsole(strings.TrimRight(d.ConsoleRedirectURL, "/")))
 	}
 	e.Use(h.sessionsExceptStatic)
+	e.Use(h.locale)
 
 	e.GET("/healthz", h.healthz)
 	e.GET("/readyz", h.readyz)
@@ -140,9 +142,7 @@ func New(d Deps) (*echo.Echo, error) {
 
 	h.consoleRoutes(e)
 	api := e.Group("/api", h.csrfAPI)
-	h.accountAPIRoutes(api)
-	h.relayAPIRoutes(api)
-	h.resourceRoutes(e, api)
+	h.apiRoutes(api)
 	return e, nil
 }
 

@@ -33,7 +33,7 @@ var routeGuards = func() map[string]guard {
 	}
 	// Anyone: sign-in, registration, reset, OAuth, health, assets, status.
 	add(guardPublic,
-		"GET /", "GET /login", "POST /login", "POST /logout", "GET /register", "POST /register",
+		"GET /", "POST /lang", "GET /about", "GET /api/notice", "GET /api/about", "GET /api/home_page_content", "GET /login", "POST /login", "POST /logout", "GET /register", "POST /register",
 		"POST /register/code", "GET /reset", "POST /reset", "GET /reset/confirm", "POST /reset/confirm",
 		"GET /oauth/:provider", "GET /oauth/:provider/callback", "GET /healthz", "GET /readyz", "GET /static/*",
 		"HEAD /static/*", "GET /api/status", "POST /api/user/register", "POST /api/user/login",
@@ -42,14 +42,14 @@ var routeGuards = func() map[string]guard {
 	)
 	// Any signed-in user: their own account, tokens and logs.
 	add(guardUser,
-		"GET /account", "POST /account", "POST /account/email/code", "POST /account/token", "POST /account/topup",
+		"GET /account", "POST /account", "POST /account/email/code", "POST /account/token", "POST /account/topup", "POST /account/timezone",
 		"GET /account/password", "POST /account/password", "GET /tokens", "GET /tokens/new", "POST /tokens",
 		"GET /tokens/:id/edit", "POST /tokens/:id", "POST /tokens/:id/enable", "POST /tokens/:id/disable",
 		"POST /tokens/:id/delete", "GET /logs", "GET /pricing", "GET /api/user/self", "PUT /api/user/self",
 		"DELETE /api/user/self", "GET /api/user/aff", "POST /api/user/topup", "GET /api/user/token",
 		"GET /api/token", "GET /api/token/", "POST /api/token", "POST /api/token/", "PUT /api/token",
 		"PUT /api/token/", "GET /api/token/search", "GET /api/token/:id", "DELETE /api/token/:id",
-		"GET /api/log/self", "GET /api/log/self/stat", "GET /api/log/self/search",
+		"GET /api/log/self", "GET /api/log/export", "GET /api/log/self/stat", "GET /api/log/self/search",
 	)
 	// Any signed-in user: stored prompts (the handlers decide per prompt:
 	// shared ones are changed by admins, private ones by their owner).

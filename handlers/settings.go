@@ -28,7 +28,8 @@ const (
 	kindText
 	kindSecret // write-only: never sent back to a browser or an API client
 	kindInt
-	kindList // comma or newline separated
+	kindList     // comma or newline separated
+	kindLongText // several lines: Markdown, HTML or a URL
 )
 
 // settingDef describes one option: its key, type, default and where the
@@ -78,6 +79,16 @@ var authSettingDefs = []settingDef{
 	{"SMTPAccount", kindText, "", "Mail (SMTP)", "Account", ""},
 	{"SMTPToken", kindSecret, "", "Mail (SMTP)", "Password or token", ""},
 	{"SMTPFrom", kindText, "", "Mail (SMTP)", "From address", "Defaults to the account."},
+
+	// Branding and content (branding.go serves them).
+	{"SystemName", kindText, "", "Branding", "System name", "Shown in the header, page titles and mails; empty: One API."},
+	{"Logo", kindText, "", "Branding", "Logo URL", "An https:// image address shown in the header."},
+	{"Footer", kindLongText, "", "Branding", "Footer", "Markdown shown at the foot of every page."},
+	{"Notice", kindLongText, "", "Branding", "Notice", "Markdown announcement on every user's dashboard, until they dismiss it."},
+	{"HomePageContent", kindLongText, "", "Branding", "Home page content", "Markdown or HTML for the public home page, or an https:// URL shown in a frame."},
+	{"About", kindLongText, "", "Branding", "About", "Markdown or HTML for /about, or an https:// URL shown in a frame."},
+	{"TopUpLink", kindText, "", "Branding", "Top-up link", "Where users buy redemption codes."},
+	{"ChatLink", kindText, "", "Branding", "Chat link", "A chat front-end for your users."},
 }
 
 func settingDefOf(key string) (settingDef, bool) {
@@ -210,6 +221,9 @@ func validateSetting(d settingDef, v string) (string, error) {
 	if d.Key == "OidcWellKnown" && v != "" && !strings.HasPrefix(v, "https://") && !strings.HasPrefix(v, "http://") {
 		return "", fmt.Errorf("%s: want an http(s) URL", d.Key)
 	}
+	if (d.Key == "Logo" || d.Key == "TopUpLink" || d.Key == "ChatLink") && v != "" && !isHTTPURL(v) {
+		return "", fmt.Errorf("%s: want an http(s) URL", d.Key)
+	}
 	if d.Key == "ServerAddress" && v != "" {
 		u, err := url.Parse(v)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
@@ -240,6 +254,8 @@ func (h *Handler) settingsView(c echo.Context, s settings, errs map[string]strin
 			f.Type, f.IsSet = "password", s.str(d.Key) != ""
 		case kindInt:
 			f.Type, f.Value = "number", s.str(d.Key)
+		case kindLongText:
+			f.Type, f.Value = "textarea", s.str(d.Key)
 		default:
 			f.Type, f.Value = "text", s.str(d.Key)
 		}

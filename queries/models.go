@@ -357,3 +357,10 @@ type User struct {
 	MaxConcurrency     int64
 	ModelLimits        string
 }
+
+type UserSetting struct {
+	UserID    int64
+	Language  string
+	TimeZone  string
+	UpdatedAt time.Time
+}

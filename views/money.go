@@ -1,6 +1,7 @@
 package views
 
 import (
+	"context"
 	"math"
 	"strconv"
 	"strings"
@@ -49,20 +50,21 @@ func (m Money) USD(q int64) string {
 // Digits shows a count with thin grouping, "1 234 567".
 func Digits(n int64) string { return groupDigits(n) }
 
-// FormatTime shows an instant in UTC to the second; "never" for nil.
-func FormatTime(t *time.Time) string {
+// FormatTime shows an instant in the viewer's zone to the second, the zone's
+// abbreviation after it (its full name is in the page footer); "never" for nil.
+func FormatTime(ctx context.Context, t *time.Time) string {
 	if t == nil {
-		return "never"
+		return T(ctx, "never")
 	}
-	return t.UTC().Format("2006-01-02 15:04:05")
+	return t.In(LocaleOf(ctx).Zone).Format("2006-01-02 15:04:05 MST")
 }
 
-// shortTime shows an instant in UTC to the minute; "never" for nil.
-func shortTime(t *time.Time) string {
+// shortTime is FormatTime to the minute.
+func shortTime(ctx context.Context, t *time.Time) string {
 	if t == nil {
-		return "never"
+		return T(ctx, "never")
 	}
-	return t.UTC().Format("2006-01-02 15:04")
+	return t.In(LocaleOf(ctx).Zone).Format("2006-01-02 15:04 MST")
 }
 
 // shortList shows the first n entries of a comma list and how many more

@@ -63,7 +63,7 @@ func (f *probeQueue) finish() {
 	f.pending = 0
 }
 
-func TestConsole2Guards(t *testing.T) {
+func TestResourcePageGuards(t *testing.T) {
 	t.Parallel()
 	a := newAccountApp(t, nil)
 	user, _ := signedIn(t, a, "plain", roleUser)

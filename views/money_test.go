@@ -49,7 +49,7 @@ func TestSecretsOnlyWhereMeant(t *testing.T) {
 		t.Errorf("channel key field is not empty: %s", form)
 	}
 	created := render(TokenCreatedPage(TokenCreatedView{Key: "sk-secret", Token: TokenView{Name: "t"}}))
-	if !strings.Contains(created, `<input readonly class="mono secret" value="sk-secret"`) {
+	if !strings.Contains(created, `<input id="token-key" readonly class="mono secret" value="sk-secret"`) {
 		t.Errorf("token key not in a read-only input: %s", created)
 	}
 	row := render(ChannelRow(ChannelView{ID: 3, Name: `<b>x</b>`, ProbeError: `<script>alert(1)</script>`, Status: 3}, Money{}, "tok"))

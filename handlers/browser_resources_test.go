@@ -16,7 +16,7 @@ import (
 // TestBrowserResources drives the channel, token, redemption and log pages
 // in chromium: create a channel and test it, create a token and copy its
 // key, make redemption codes, filter the logs; desktop and phone
-// screenshots go to testdata-artifacts/ (console2-*.png).
+// screenshots go to testdata-artifacts/ (resources-*.png).
 func TestBrowserResources(t *testing.T) {
 	findChromium(t)
 	const upstreamKey = "sk-browser-upstream-key-0123456789"
@@ -51,7 +51,7 @@ func TestBrowserResources(t *testing.T) {
 	if got := b.text(`[data-testid="dash-quota"]`); !strings.Contains(got, "$25.00") {
 		t.Errorf("dashboard balance = %q", got)
 	}
-	b.shot("console2-01-dashboard")
+	b.shot("resources-01-dashboard")
 
 	t.Log("create a channel with the form, then test it in place")
 	b.open("/channels/new")
@@ -70,7 +70,7 @@ func TestBrowserResources(t *testing.T) {
 	if html := get(b, chromedp.OuterHTML(chromedp.CSS("html"))); strings.Contains(html, upstreamKey) {
 		t.Error("the channel page shows the upstream key")
 	}
-	b.shot("console2-02-channels")
+	b.shot("resources-02-channels")
 
 	t.Log("test all: the table refreshes by itself until the tests have run")
 	b.run(chromedp.Click(chromedp.CSS(`[data-testid="channel-probe-all"]`)))
@@ -89,7 +89,7 @@ func TestBrowserResources(t *testing.T) {
 	if v := get(b, chromedp.Value(chromedp.CSS(`[data-testid="channel-key"]`))); v != "" {
 		t.Errorf("edit form key field = %q", v)
 	}
-	b.shot("console2-03-channel-edit")
+	b.shot("resources-03-channel-edit")
 
 	t.Log("create a token: the key shows once, in a read-only field")
 	b.open("/tokens/new")
@@ -100,13 +100,13 @@ func TestBrowserResources(t *testing.T) {
 	if !strings.HasPrefix(key, "sk-") || len(key) != 51 {
 		t.Fatalf("token key = %q", key)
 	}
-	b.shot("console2-04-token-created")
+	b.shot("resources-04-token-created")
 	b.run(chromedp.Click(chromedp.CSS(`[data-testid="token-done"]`)))
 	b.waitFor(`[data-testid="token-row"]`)
 	if html := get(b, chromedp.OuterHTML(chromedp.CSS("html"))); strings.Contains(html, key) {
 		t.Error("the token list shows the key")
 	}
-	b.shot("console2-05-tokens")
+	b.shot("resources-05-tokens")
 
 	t.Log("make redemption codes")
 	b.open("/redemptions/new")
@@ -117,15 +117,15 @@ func TestBrowserResources(t *testing.T) {
 	if len(codes) != 3 {
 		t.Errorf("codes = %q", codes)
 	}
-	b.shot("console2-06-redemptions-created")
+	b.shot("resources-06-redemptions-created")
 	b.open("/redemptions")
 	b.waitFor(`[data-testid="redemption-table"]`)
-	b.shot("console2-07-redemptions")
+	b.shot("resources-07-redemptions")
 
 	t.Log("logs: filter by model with htmx")
 	b.open("/logs")
 	b.waitFor(`[data-testid="log-table"]`)
-	b.shot("console2-08-logs")
+	b.shot("resources-08-logs")
 	b.run(chromedp.SendKeys(chromedp.CSS(`[data-testid="log-filter-model"]`), "claude-3-5-sonnet"))
 	b.run(chromedp.Poll[chromedp.Void](`document.querySelectorAll('[data-testid="log-row"]').length === 10`, chromedp.WithPollingTimeout(10*time.Second)))
 	if loc := get(b, chromedp.Location()); !strings.Contains(loc, "model=claude-3-5-sonnet") {
@@ -138,7 +138,7 @@ func TestBrowserResources(t *testing.T) {
 		"12-tokens-phone": "/tokens", "13-token-form-phone": "/tokens/new"} {
 		b.open(page)
 		b.waitFor("main")
-		b.shot("console2-" + name)
+		b.shot("resources-" + name)
 	}
 	b.phone(false)
 	b.checkClean()
