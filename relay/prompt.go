@@ -130,6 +130,19 @@ func (s *Server) applyPrompt(r *http.Request, c *caller, mode adaptor.Mode, body
 	return out, promptUse{Name: p.Name, Version: pv.Version, Hash: pv.Hash}, nil
 }
 
+// noStoredPrompt guards the entrances that do not serve stored prompts yet
+// (Anthropic Messages): a "prompts only" key is refused there as for a raw
+// request, and a prompt named by header is refused rather than ignored.
+func noStoredPrompt(r *http.Request, c *caller) *apiError {
+	if c.token.PromptsOnly {
+		return errPromptRequired
+	}
+	if r.Header.Get("X-Prompt-Id") != "" {
+		return badRequest("prompt_not_supported", "Stored prompts are served on /v1/chat/completions and /v1/responses; this endpoint does not apply them.")
+	}
+	return nil
+}
+
 // clientError carries a reply about the request through an error return.
 type clientError struct{ *apiError }
 

@@ -305,6 +305,8 @@ func TestPromptTokenLimits(t *testing.T) {
 		{"prompts only, embeddings", onlyAny, "/v1/embeddings", `{"model":"text-embedding-3-small","input":"hi"}`, 403, "prompt_required"},
 		{"prompts only, responses", onlyAny, "/v1/responses", `{"model":"gpt-4o-mini","input":"hi"}`, 403, "prompt_required"},
 		{"prompts only, OpenAI's hosted prompt", onlyAny, "/v1/responses", `{"model":"gpt-4o-mini","prompt":{"id":"pmpt_123"}}`, 404, "prompt_not_found"},
+		// The Messages entrance applies no stored prompt, so it is raw.
+		{"prompts only, anthropic messages", onlyAny, "/v1/messages", `{"model":"gpt-4o-mini","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`, 403, ""},
 		{"prompts only, any stored prompt", onlyAny, "/v1/chat/completions", `{"prompt_id":"other"}`, 200, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

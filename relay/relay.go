@@ -43,6 +43,9 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, ent e
 			ent.writeError(w, rid, aerr)
 			return
 		}
+	} else if aerr = noStoredPrompt(r, c); aerr != nil {
+		ent.writeError(w, rid, aerr)
+		return
 	}
 	p, aerr := ent.parse(body, r.Header.Get("Content-Type"))
 	if aerr != nil {
