@@ -85,7 +85,9 @@ func geminiKey(r *http.Request) string {
 	return strings.TrimSpace(r.URL.Query().Get("key"))
 }
 
-func (geminiEntrance) writeError(w http.ResponseWriter, rid string, e *apiError) { writeGeminiError(w, rid, e) }
+func (geminiEntrance) writeError(w http.ResponseWriter, rid string, e *apiError) {
+	writeGeminiError(w, rid, e)
+}
 
 // writeGeminiError answers a refusal in Google's error shape, with the
 // statuses Gemini uses: a wrong key is 400 INVALID_ARGUMENT, an exhausted
@@ -209,14 +211,18 @@ func (g *geminiStream) end(u pricing.Usage, emit func(name, data []byte)) {
 	g.f.close(emit)
 }
 
-func (g *geminiStream) fail(msg, code string, emit func(name, data []byte)) { g.f.fail(msg, code, emit) }
+func (g *geminiStream) fail(msg, code string, emit func(name, data []byte)) {
+	g.f.fail(msg, code, emit)
+}
 
 func (g *geminiStream) rawFrames() (bool, string) { return g.f.rawFrames() }
 
 // geminiPassthrough sends a Gemini channel's items as they came.
 type geminiPassthrough struct{ f *geminiFrames }
 
-func (g *geminiPassthrough) event(ev adaptor.Event, emit func(name, data []byte)) { g.f.put(ev.Data, emit) }
+func (g *geminiPassthrough) event(ev adaptor.Event, emit func(name, data []byte)) {
+	g.f.put(ev.Data, emit)
+}
 
 func (g *geminiPassthrough) end(_ pricing.Usage, emit func(name, data []byte)) { g.f.close(emit) }
 
