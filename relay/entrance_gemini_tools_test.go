@@ -1,0 +1,108 @@
+package relay
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"oneapi/relay/adaptor"
+)
+
+// toolChat answers like OpenAI with a call of get_weather, plain or
+// streamed (arguments in two pieces), and embeddings with usage.
+func toolChat(w http.ResponseWriter, r *http.Request, body []byte) {
+	if strings.HasSuffix(r.URL.Path, "/embeddings") {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.5,0.25]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":3,"total_tokens":3}}`)
+		return
+	}
+	if !strings.Contains(string(body), `"stream":true`) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"id":"c1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_9","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":40,"completion_tokens":9,"total_tokens":49}}`)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	for _, c := range []string{
+		`{"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_9","type":"function","function":{"name":"get_weather","arguments":"{\"city\""}}]},"finish_reason":null}]}`,
+		`{"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":":\"Paris\"}"}}]},"finish_reason":"tool_calls"}]}`,
+		`{"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":40,"completion_tokens":9,"total_tokens":49}}`,
+	} {
+		fmt.Fprintf(w, "data: %s\n\n", c)
+	}
+	fmt.Fprint(w, "data: [DONE]\n\n")
+}
+
+// TestGeminiToolsConvertedToOpenAI: declarations, the model's function
+// call and the function's response go to an OpenAI channel as tools, a
+// tool call and a tool message; the channel's call comes back as a
+// functionCall part, whole, in both reply forms.
+func TestGeminiToolsConvertedToOpenAI(t *testing.T) {
+	b := setup(t)
+	up := newUpstream(t, toolChat)
+	b.channel(up.URL, channelOpts{models: "gpt-4o-mini,text-embedding-3-small"})
+	b.channel(geminiUpstream(t).URL, channelOpts{typ: adaptor.TypeGemini, models: "text-embedding-004"})
+	key := b.token(tokenOpts{})
+	ask := `{"contents":[{"role":"user","parts":[{"text":"Weather in Paris?"}]},` +
+		`{"role":"model","parts":[{"functionCall":{"name":"get_weather","args":{"city":"Rome"}}}]},` +
+		`{"role":"user","parts":[{"functionResponse":{"name":"get_weather","response":{"temp":30}}},{"text":"And Paris?"}]}],` +
+		`"tools":[{"functionDeclarations":[{"name":"get_weather","parameters":{"type":"OBJECT","properties":{"city":{"type":"STRING"}}}}]}],` +
+		`"toolConfig":{"functionCallingConfig":{"mode":"ANY"}}}`
+
+	st, _, raw := b.geminiCall("/v1beta/models/gpt-4o-mini:generateContent", key, ask, false)
+	var g geminiReply
+	if err := json.Unmarshal(raw, &g); err != nil || st != 200 || len(g.Candidates) != 1 || len(g.Candidates[0].Content.Parts) != 1 {
+		t.Fatalf("reply = %d %s", st, raw)
+	}
+	fc := g.Candidates[0].Content.Parts[0].FunctionCall
+	if fc == nil || fc.Name != "get_weather" || fc.Args["city"] != "Paris" || g.Candidates[0].FinishReason != "STOP" || g.UsageMetadata.PromptTokenCount != 40 {
+		t.Errorf("function call reply %s", raw)
+	}
+	sent := up.lastBody()
+	msgs, _ := sent["messages"].([]any)
+	tools, _ := sent["tools"].([]any)
+	if len(msgs) != 4 || sent["tool_choice"] != "required" || len(tools) != 1 {
+		t.Fatalf("converted request = %v", sent)
+	}
+	call := msgs[1].(map[string]any)["tool_calls"].([]any)[0].(map[string]any)
+	result := msgs[2].(map[string]any)
+	if result["role"] != "tool" || result["tool_call_id"] != call["id"] || result["content"] != `{"temp":30}` {
+		t.Errorf("call %v, result %v", call, result)
+	}
+	params := tools[0].(map[string]any)["function"].(map[string]any)["parameters"].(map[string]any)
+	if params["type"] != "object" {
+		t.Errorf("schema types not lowered: %v", params)
+	}
+
+	st, _, raw = b.geminiCall("/v1beta/models/gpt-4o-mini:streamGenerateContent?alt=sse", key, ask, false)
+	items := sseItems(t, raw)
+	if st != 200 || len(items) != 1 || items[0].Candidates[0].Content.Parts[0].FunctionCall == nil ||
+		items[0].Candidates[0].Content.Parts[0].FunctionCall.Args["city"] != "Paris" || items[0].UsageMetadata.CandidatesTokenCount != 9 {
+		t.Errorf("streamed call = %d %s", st, raw)
+	}
+
+	// Embeddings: converted for the OpenAI channel, passed through to Gemini.
+	st, _, raw = b.geminiCall("/v1beta/models/text-embedding-3-small:embedContent", key, `{"content":{"parts":[{"text":"hello"}]}}`, false)
+	if st != 200 || string(raw) != `{"embedding":{"values":[0.5,0.25]}}` {
+		t.Errorf("embedContent = %d %s", st, raw)
+	}
+	if in := up.lastBody()["input"].([]any); len(in) != 1 || in[0] != "hello" {
+		t.Errorf("embeddings request %v", up.lastBody())
+	}
+	st, _, raw = b.geminiCall("/v1beta/models/text-embedding-004:batchEmbedContents", key, `{"requests":[{"model":"models/text-embedding-004","content":{"parts":[{"text":"hello"}]}}]}`, true)
+	if st != 200 || string(raw) != `{"embeddings":[{"values":[0.1,0.2,0.3]}]}` {
+		t.Errorf("batchEmbedContents = %d %s", st, raw)
+	}
+
+	b.settled(4)
+	if n := b.scalar("SELECT count(*) FROM logs WHERE type = 2 AND model_name = 'gpt-4o-mini' AND prompt_tokens = 40 AND completion_tokens = 9 AND quota > 0"); n != 2 {
+		t.Errorf("%d chat rows with the upstream's usage, want 2", n)
+	}
+	if n := b.scalar("SELECT count(*) FROM logs WHERE type = 2 AND model_name = 'text-embedding-3-small' AND prompt_tokens = 3"); n != 1 {
+		t.Errorf("embedContent rows = %d", n)
+	}
+	if n := b.scalar("SELECT count(*) FROM logs WHERE type = 2 AND model_name = 'text-embedding-004' AND prompt_tokens > 0"); n != 1 {
+		t.Errorf("batchEmbedContents rows = %d (counted by the gateway)", n)
+	}
+}
