@@ -106,3 +106,30 @@ func TestGeminiToolsConvertedToOpenAI(t *testing.T) {
 		t.Errorf("batchEmbedContents rows = %d (counted by the gateway)", n)
 	}
 }
+
+// TestGeminiStreamBreakOff: a stream cut after its first event ends with
+// Google's error object: as the last SSE event, or as the last element of
+// an array that is still valid JSON.
+func TestGeminiStreamBreakOff(t *testing.T) {
+	b := setup(t)
+	b.channel(newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"par\"}}]}\n\n")
+	}).URL, channelOpts{models: "gpt-4o-mini"})
+	key := b.token(tokenOpts{})
+
+	st, _, raw := b.geminiCall("/v1beta/models/gpt-4o-mini:streamGenerateContent", key, geminiAsk, false)
+	var arr []map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &arr); err != nil || st != 200 || len(arr) != 2 || arr[1]["error"] == nil {
+		t.Errorf("array = %d %v %s", st, err, raw)
+	}
+	st, _, raw = b.geminiCall("/v1beta/models/gpt-4o-mini:streamGenerateContent?alt=sse", key, geminiAsk, false)
+	s := string(raw)
+	if st != 200 || !strings.Contains(s, `"text":"par"`) || !strings.Contains(s, `data: {"error":{"code":500,`) || !strings.Contains(s, `"status":"INTERNAL"`) {
+		t.Errorf("sse = %d %s", st, s)
+	}
+	b.settled(2)
+	if n := b.scalar("SELECT count(*) FROM logs WHERE type = 2 AND completion_tokens > 0"); n != 2 {
+		t.Errorf("%d rows billed for what was streamed, want 2", n)
+	}
+}
