@@ -133,3 +133,49 @@ func TestGeminiStreamBreakOff(t *testing.T) {
 		t.Errorf("%d rows billed for what was streamed, want 2", n)
 	}
 }
+
+// TestGeminiPassthroughChannelSettings: on passthrough the channel's
+// system prompt replaces the client's systemInstruction and its model
+// mapping goes in the path; an upstream's refusal reaches the client in
+// Google's shape with Gemini's status; a stream that ends without a
+// finishReason is not a clean end.
+func TestGeminiPassthroughChannelSettings(t *testing.T) {
+	b := setup(t)
+	var got []string
+	up := newGeminiRecorder(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		got = append(got, r.URL.Path+" "+string(body))
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.Contains(string(body), "too much"):
+			w.WriteHeader(http.StatusTooManyRequests)
+			fmt.Fprint(w, `{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}`)
+		case strings.Contains(r.URL.Path, "stream"):
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"cut\"}]},\"index\":0}]}\r\n\r\n")
+		default:
+			fmt.Fprint(w, `{"candidates":[{"content":{"role":"model","parts":[{"text":"ok"}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":1,"totalTokenCount":6}}`)
+		}
+	})
+	b.channel(up.URL, channelOpts{typ: adaptor.TypeGemini, models: "gemini-pro-latest", mapping: `{"gemini-pro-latest":"gemini-2.5-pro"}`, systemPrompt: "Operator rules."})
+	key := b.token(tokenOpts{})
+
+	st, _, raw := b.geminiCall("/v1beta/models/gemini-pro-latest:generateContent", key, geminiAsk, false)
+	if st != 200 || string(raw) != `{"candidates":[{"content":{"role":"model","parts":[{"text":"ok"}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":1,"totalTokenCount":6}}` {
+		t.Errorf("reply = %d %s", st, raw)
+	}
+	if len(got) != 1 || !strings.HasPrefix(got[0], "/v1beta/models/gemini-2.5-pro:generateContent ") || !strings.Contains(got[0], `"systemInstruction":{"parts":[{"text":"Operator rules."}]}`) ||
+		strings.Contains(got[0], "Answer briefly.") || !strings.Contains(got[0], `"temperature":0.2`) {
+		t.Errorf("upstream got %v", got)
+	}
+
+	st, _, raw = b.geminiCall("/v1beta/models/gemini-pro-latest:generateContent", key, `{"contents":[{"parts":[{"text":"too much"}]}]}`, false)
+	if st != 429 || !strings.Contains(string(raw), `"status":"RESOURCE_EXHAUSTED"`) || !strings.Contains(string(raw), `"code":429`) {
+		t.Errorf("upstream 429 = %d %s", st, raw)
+	}
+
+	st, _, raw = b.geminiCall("/v1beta/models/gemini-pro-latest:streamGenerateContent?alt=sse", key, geminiAsk, false)
+	if st != 200 || !strings.Contains(string(raw), `"text":"cut"`) || !strings.Contains(string(raw), `"status":"INTERNAL"`) {
+		t.Errorf("stream without finishReason = %d %s", st, raw)
+	}
+	b.settled(2)
+}
