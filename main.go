@@ -323,12 +323,12 @@ func openPool(ctx context.Context, dsn string, pc poolConfig) (*pgxpool.Pool, er
 	return pool, nil
 }
 
-// routeByPrefix sends /v1 (and One API's key-authenticated
-// /dashboard/billing/*) to the relay and everything else to the console and
+// routeByPrefix sends /v1, /v1beta (Gemini's entrance) and One API's
+// key-authenticated /dashboard/billing/* to the relay and everything else to the console and
 // management API: the relay's hot path skips the console's middleware.
 func routeByPrefix(relayHandler, app http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/v1/") || strings.HasPrefix(r.URL.Path, "/dashboard/billing/") {
+		if strings.HasPrefix(r.URL.Path, "/v1/") || strings.HasPrefix(r.URL.Path, "/v1beta/") || strings.HasPrefix(r.URL.Path, "/dashboard/billing/") {
 			relayHandler.ServeHTTP(w, r)
 			return
 		}

@@ -169,6 +169,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case geminiPath(path) != "":
+		s.serveGemini(w, r, rid, geminiPath(path)) // entrance_gemini.go
 	case path == "/v1/messages" || path == "/v1/messages/count_tokens":
 		if r.Method != http.MethodPost {
 			messagesEntrance{}.writeError(w, rid, &apiError{http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed",
@@ -206,6 +208,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.relay(w, r, rid, openAIEntrance{mode: mode})
 	}
+}
+
+// geminiPath is the "{model}:{method}" of Gemini's
+// /v1beta/models/{model}:{method} (or /v1/models/...), "" for other paths.
+// Only Gemini's method names count: an OpenAI fine-tune's id has colons
+// too (GET /v1/models/ft:gpt-4o-mini:org::id).
+func geminiPath(path string) string {
+	rest, ok := strings.CutPrefix(path, "/v1beta/models/")
+	if !ok {
+		if rest, ok = strings.CutPrefix(path, "/v1/models/"); !ok {
+			return ""
+		}
+	}
+	i := strings.LastIndexByte(rest, ':')
+	if i <= 0 {
+		return ""
+	}
+	switch rest[i+1:] {
+	case "generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents":
+		return rest
+	}
+	return ""
 }
 
 // caller is an authenticated request's token and user.

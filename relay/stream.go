@@ -33,6 +33,9 @@ var keepAliveEvery = 15 * time.Second
 func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, rid string, a adaptor.Adaptor, areq *adaptor.Request, resp *http.Response, p *parsed, enc streamEncoder) outcome {
 	sw := &streamWriter{w: w, rc: http.NewResponseController(w), responses: p.mode == adaptor.ModeResponses, enc: enc,
 		dropUsageChunk: !p.wantUsage && p.mode != adaptor.ModeResponses, pending: getBuf(), seen: getBuf()}
+	if sf, ok := enc.(selfFramed); ok {
+		sw.raw, sw.rawType = sf.rawFrames()
+	}
 	sw.timer = time.AfterFunc(keepAliveEvery, sw.keepAlive)
 	defer func() {
 		sw.timer.Stop()
@@ -110,6 +113,13 @@ func (s *Server) relayStream(w http.ResponseWriter, r *http.Request, rid string,
 	return o
 }
 
+// selfFramed is a streamEncoder whose stream may not be SSE (Gemini's
+// JSON-array stream): rawFrames says whether it is raw, and its
+// Content-Type. A raw stream's events are written as the encoder made them.
+type selfFramed interface {
+	rawFrames() (raw bool, contentType string)
+}
+
 // streamWriter writes SSE events to the client and keeps what it sent, in
 // case usage must be counted by the gateway. The adaptor's goroutine writes
 // through send; the keep-alive timer's goroutine may write too, hence mu.
@@ -124,6 +134,8 @@ type streamWriter struct {
 	dropUsageChunk bool    // upstream usage was requested by us, not the client
 	responses      bool
 	enc            streamEncoder // the entrance's protocol; nil: OpenAI's
+	raw            bool          // the encoder frames its events itself: not SSE (selfFramed)
+	rawType        string        // the Content-Type of a raw stream
 	lastSeq        int64         // the Responses API's last sequence_number
 	clientGone     bool
 }
@@ -189,7 +201,11 @@ func (sw *streamWriter) startLocked() {
 	}
 	sw.started = true
 	h := sw.w.Header()
-	h.Set("Content-Type", "text/event-stream")
+	if sw.raw {
+		h.Set("Content-Type", sw.rawType)
+	} else {
+		h.Set("Content-Type", "text/event-stream")
+	}
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	sw.w.WriteHeader(http.StatusOK)
@@ -198,6 +214,10 @@ func (sw *streamWriter) startLocked() {
 // write appends one event. Data of several lines (an upstream's pretty
 // JSON) is sent as several data lines, as SSE joins them back.
 func (sw *streamWriter) write(name, data []byte) {
+	if sw.raw {
+		*sw.pending = append(*sw.pending, data...)
+		return
+	}
 	b := *sw.pending
 	if len(name) > 0 {
 		b = append(append(append(b, "event: "...), name...), '\n')
@@ -267,7 +287,11 @@ func (sw *streamWriter) keepAlive() {
 		return
 	}
 	sw.startLocked()
-	*sw.pending = append(*sw.pending, ": keep-alive\n\n"...)
+	if sw.raw {
+		*sw.pending = append(*sw.pending, '\n') // whitespace: valid between a JSON array's items
+	} else {
+		*sw.pending = append(*sw.pending, ": keep-alive\n\n"...)
+	}
 	if sw.flushLocked() == nil {
 		sw.timer.Reset(keepAliveEvery)
 	}
