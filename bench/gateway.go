@@ -29,6 +29,7 @@ type gateway struct {
 	base        string // http://127.0.0.1:port
 	accessToken string // management API token (may be empty in external mode)
 	key         string // relay key (sk-...)
+	limitedKey  string // relay key with rate limits (chat-limited scenarios)
 	pid         int    // gateway process (0: unknown)
 	pgPid       int    // postmaster (0: unknown)
 	dataDir     string
@@ -342,6 +343,9 @@ func (g *gateway) provision(mockBase string) error {
 		tok.Key = "sk-" + tok.Key
 	}
 	g.key = tok.Key
+	if err := g.provisionLimitedKey(); err != nil {
+		return err
+	}
 	return g.provisionPrompt()
 }
 

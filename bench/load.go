@@ -13,11 +13,13 @@ import (
 
 // target is one of the three paths load is driven through.
 type target struct {
-	name   string // "a", "b" or "c"
-	label  string
-	url    string // full chat completions URL
-	key    string // bearer key
-	client *http.Client
+	name  string // "a", "b" or "c"
+	label string
+	url   string // full chat completions URL
+	key   string // bearer key
+	// limitedKey, on the gateway, has RPM and TPM limits (chat-limited:N).
+	limitedKey string
+	client     *http.Client
 	// body and done, when set, replace the scenario's request body and the
 	// end-of-stream marker ("[DONE]"): TGI's native stream ends otherwise.
 	body, done []byte

@@ -57,6 +57,7 @@ type scenario struct {
 	tgi    bool // streams from a Hugging Face TGI-format upstream (tgi-stream:N, tgi.go)
 	// messages: (c) asks in Anthropic's Messages API (messages:N, messages.go)
 	messages bool
+	limited  bool // (c) uses a key with RPM and TPM limits that never refuse (chat-limited:N, limited.go)
 	conc     int
 }
 
@@ -69,11 +70,11 @@ func parseScenarios(s string) ([]scenario, error) {
 		}
 		kind, n, ok := strings.Cut(part, ":")
 		conc, err := strconv.Atoi(n)
-		if !ok || err != nil || conc < 1 || (kind != "chat" && kind != "stream" && kind != "chat-prompt" && kind != "tgi-stream" && kind != "messages") {
-			return nil, fmt.Errorf("bad scenario %q (want chat:N, chat-prompt:N, stream:N, tgi-stream:N or messages:N)", part)
+		if !ok || err != nil || conc < 1 || (kind != "chat" && kind != "stream" && kind != "chat-prompt" && kind != "tgi-stream" && kind != "messages" && kind != "chat-limited") {
+			return nil, fmt.Errorf("bad scenario %q (want chat:N, chat-prompt:N, chat-limited:N, stream:N, tgi-stream:N or messages:N)", part)
 		}
 		out = append(out, scenario{name: part, stream: kind == "stream" || kind == "tgi-stream", prompt: kind == "chat-prompt",
-			tgi: kind == "tgi-stream", messages: kind == "messages", conc: conc})
+			tgi: kind == "tgi-stream", messages: kind == "messages", limited: kind == "chat-limited", conc: conc})
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no scenarios")
@@ -190,7 +191,7 @@ func run() int {
 		duration  = flag.Duration("duration", 2*time.Second, "length of each measured round per target")
 		rounds    = flag.Int("rounds", 3, "interleaved rounds per scenario (order of a, b, c rotates)")
 		warmup    = flag.Duration("warmup", 500*time.Millisecond, "warm-up per target before each scenario's rounds")
-		scenFlag  = flag.String("scenarios", "chat:1,chat:16,chat-prompt:16,chat:128,stream:1,stream:16,stream:128,tgi-stream:16,messages:16", "comma-separated chat:N / chat-prompt:N / stream:N / tgi-stream:N / messages:N")
+		scenFlag  = flag.String("scenarios", "chat:1,chat:16,chat-prompt:16,chat-limited:16,chat:128,stream:1,stream:16,stream:128,tgi-stream:16,messages:16", "comma-separated chat:N / chat-prompt:N / chat-limited:N / stream:N / tgi-stream:N / messages:N")
 		targFlag  = flag.String("targets", "a,b,c", "targets to drive: a=direct to mock, b=bare proxy, c=gateway")
 		binFlag   = flag.String("bin", "", "prebuilt gateway binary (default: go build the repo root into a temp dir)")
 		keep      = flag.Bool("keep", false, "keep the temp dir (gateway data and log)")
@@ -375,7 +376,7 @@ func run() int {
 				}
 			}
 		}
-		ct := &target{name: "c", label: "gateway", url: g.base + "/v1/chat/completions", key: g.key, client: newLoadClient()}
+		ct := &target{name: "c", label: "gateway", url: g.base + "/v1/chat/completions", key: g.key, limitedKey: g.limitedKey, client: newLoadClient()}
 		// Probe: the first request may race channel/token caches.
 		probeBody := chatBody(false)
 		deadline := time.Now().Add(30 * time.Second)
@@ -657,6 +658,17 @@ func printTargets(results []*result, haveC, haveAcct bool) int {
 			line("n/a", what, "(chat-prompt:16, chat:16 or target c not run)")
 		} else {
 			ratio := p.t["c"].rps() / c.t["c"].rps()
+			line(verdict(ratio >= 0.95), what, fmt.Sprintf("%.3f×", ratio))
+		}
+	}
+	{
+		// Cluster-wide rate limits cost within 5% (issue 14).
+		what := "chat-limited:16 gateway req/s ≥ 0.95× chat:16"
+		l, c := byName["chat-limited:16"], byName["chat:16"]
+		if l == nil || c == nil || !l.has("c") || !c.has("c") {
+			line("n/a", what, "(chat-limited:16, chat:16 or target c not run)")
+		} else {
+			ratio := l.t["c"].rps() / c.t["c"].rps()
 			line(verdict(ratio >= 0.95), what, fmt.Sprintf("%.3f×", ratio))
 		}
 	}

@@ -43,6 +43,9 @@ func targetsFor(sc scenario, targets []*target) []*target {
 	if sc.messages {
 		return messagesTargets(targets)
 	}
+	if sc.limited {
+		return limitedTargets(targets)
+	}
 	if !sc.tgi {
 		return targets
 	}

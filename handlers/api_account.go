@@ -34,6 +34,7 @@ type apiUser struct {
 	AffCode      string `json:"aff_code"`
 	InviterID    int64  `json:"inviter_id"`
 	CreatedTime  int64  `json:"created_time"`
+	limitFields
 }
 
 func toAPIUser(u *queries.User) apiUser {
@@ -42,6 +43,7 @@ func toAPIUser(u *queries.User) apiUser {
 		Email: u.Email, GitHubID: u.GitHubID.String, OIDCID: u.OIDCID.String, LarkID: u.LarkID.String,
 		Group: u.GroupName, Quota: u.Quota, UsedQuota: u.UsedQuota, RequestCount: u.RequestCount,
 		AffCode: u.AffCode.String, InviterID: u.InviterID.Int64, CreatedTime: u.CreatedAt.Unix(),
+		limitFields: userLimitFields(*u),
 	}
 }
 

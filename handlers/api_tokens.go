@@ -52,6 +52,7 @@ type apiToken struct {
 	// PromptsOnly refuses requests that name none.
 	Prompts     string `json:"prompts"`
 	PromptsOnly bool   `json:"prompts_only"`
+	limitFields
 }
 
 func toAPIToken(r queries.Token, now time.Time) apiToken {
@@ -60,6 +61,7 @@ func toAPIToken(r queries.Token, now time.Time) apiToken {
 		CreatedTime: r.CreatedAt.Unix(), AccessedTime: unixOrZero(r.AccessedAt), ExpiredTime: expiredTime(r.ExpiresAt),
 		RemainQuota: r.RemainQuota, UnlimitedQuota: r.UnlimitedQuota, UsedQuota: r.UsedQuota,
 		Models: r.Models, Subnet: r.Subnet, Prompts: r.Prompts, PromptsOnly: r.PromptsOnly,
+		limitFields: tokenLimitFields(r),
 	}
 }
 
@@ -110,6 +112,7 @@ type tokenInput struct {
 	Subnet         string `json:"subnet"`
 	Prompts        string `json:"prompts"`
 	PromptsOnly    bool   `json:"prompts_only"`
+	limitInput
 }
 
 // tokenInputFrom fills an input with a stored token, so that a PUT decoded
@@ -247,11 +250,23 @@ func (h *Handler) createToken(ctx context.Context, userID int64, in tokenInput) 
 	if in.RemainQuota != nil {
 		quota = *in.RemainQuota
 	}
+	limits, field, msg := in.limitInput.over(limitFields{})
+	if field != "" {
+		return queries.Token{}, "", invalidField(field, "%s", msg)
+	}
 	key := keys.NewAPIKey()
-	row, err := h.q.TokenCreate(ctx, queries.TokenCreateParams{
-		UserID: userID, Name: in.Name, KeyHash: keys.Hash(key), KeyPrefix: keys.Prefix(key),
-		Status: statusEnabled, ExpiresAt: expires, RemainQuota: quota, UnlimitedQuota: in.UnlimitedQuota,
-		Models: in.Models, Subnet: in.Subnet, Prompts: in.Prompts, PromptsOnly: in.PromptsOnly,
+	var row queries.Token
+	err = queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
+		created, err := q.TokenCreate(ctx, queries.TokenCreateParams{
+			UserID: userID, Name: in.Name, KeyHash: keys.Hash(key), KeyPrefix: keys.Prefix(key),
+			Status: statusEnabled, ExpiresAt: expires, RemainQuota: quota, UnlimitedQuota: in.UnlimitedQuota,
+			Models: in.Models, Subnet: in.Subnet, Prompts: in.Prompts, PromptsOnly: in.PromptsOnly,
+		})
+		if err != nil {
+			return err
+		}
+		row, err = setTokenLimits(ctx, q, created.ID, limits)
+		return err
 	})
 	if err != nil {
 		return queries.Token{}, "", fmt.Errorf("create token for user %d: %w", userID, err)
@@ -350,7 +365,14 @@ func (h *Handler) updateToken(ctx context.Context, userID, id int64, statusOnly 
 		if in.Status == statusEnabled || in.Status == statusDisabled {
 			p.Status = in.Status
 		}
-		updated, err = q.TokenUpdate(ctx, p)
+		if updated, err = q.TokenUpdate(ctx, p); err != nil || statusOnly {
+			return err
+		}
+		limits, field, msg := in.limitInput.over(tokenLimitFields(cur))
+		if field != "" {
+			return invalidField(field, "%s", msg)
+		}
+		updated, err = setTokenLimits(ctx, q, cur.ID, limits)
 		return err
 	})
 	return updated, err

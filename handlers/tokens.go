@@ -75,6 +75,7 @@ func tokenFormInput(c echo.Context) (tokenInput, views.TokenInputView, map[strin
 	in := tokenInput{Name: form.Name, UnlimitedQuota: form.Unlimited, Models: form.Models, Subnet: form.Subnet, ExpiredTime: -1,
 		Prompts: form.Prompts, PromptsOnly: form.PromptsOnly}
 	errs := map[string]string{}
+	in.limitInput, form.Limits = limitFormInput(c, errs)
 	if q, ok := formInt(c, "remain_quota"); !ok {
 		errs["remain_quota"] = "Enter a whole number."
 	} else {
@@ -133,7 +134,7 @@ func (h *Handler) tokenEdit(c echo.Context) error {
 	}
 	q := strconv.FormatInt(t.RemainQuota, 10)
 	in := views.TokenInputView{Name: t.Name, RemainQuota: q, QuotaShown: q, Unlimited: t.UnlimitedQuota,
-		Models: t.Models, Subnet: t.Subnet, Prompts: t.Prompts, PromptsOnly: t.PromptsOnly}
+		Models: t.Models, Subnet: t.Subnet, Prompts: t.Prompts, PromptsOnly: t.PromptsOnly, Limits: limitsView(tokenLimitFields(t))}
 	if t.ExpiresAt != nil {
 		in.ExpiresAt = t.ExpiresAt.UTC().Format(tokenTimeLayout)
 	}

@@ -34,6 +34,7 @@ type userInput struct {
 	// submitted quota equal to it is no change, so the balance the user has
 	// spent since the form was opened is not written back.
 	QuotaWas *int64 `json:"-"`
+	limitInput
 }
 
 // canManage: admins manage only users below their own role; root manages
@@ -128,6 +129,10 @@ func (h *Handler) adminCreateUser(c echo.Context, in userInput) (*queries.User, 
 	if in.Quota != nil {
 		quota = *in.Quota
 	}
+	limits, field, msg := in.limitInput.over(limitFields{})
+	if field != "" {
+		return nil, map[string]string{field: msg}, nil
+	}
 	var u queries.User
 	err = queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
 		var err error
@@ -135,7 +140,10 @@ func (h *Handler) adminCreateUser(c echo.Context, in userInput) (*queries.User, 
 			Username: in.Username, PasswordHash: hash, DisplayName: in.DisplayName, Email: in.Email,
 			Role: in.Role, Status: in.Status, GroupName: in.Group, Quota: quota,
 		})
-		if err != nil || quota == 0 {
+		if err != nil {
+			return err
+		}
+		if u, err = setUserLimits(ctx, q, u.ID, limits); err != nil || quota == 0 {
 			return err
 		}
 		return logQuotaChange(ctx, q, logTypeManage, u.ID, u.Username, quota,
@@ -200,6 +208,10 @@ func (h *Handler) adminUpdateUser(c echo.Context, target *queries.User, in userI
 	if in.DisplayName == "" {
 		in.DisplayName = in.Username
 	}
+	limits, field, msg := in.limitInput.over(userLimitFields(*target))
+	if field != "" {
+		return nil, map[string]string{field: msg}, nil
+	}
 	var u queries.User
 	err := queries.InTx(ctx, h.pool, func(q *queries.Queries) error {
 		// Quota leases of the user's tokens go back first (before the row
@@ -227,6 +239,9 @@ func (h *Handler) adminUpdateUser(c echo.Context, target *queries.User, in userI
 			GroupName: in.Group, Quota: quota, Role: in.Role, Status: in.Status,
 		})
 		if err != nil {
+			return err
+		}
+		if u, err = setUserLimits(ctx, q, u.ID, limits); err != nil {
 			return err
 		}
 		if quota != was {
@@ -354,6 +369,17 @@ func userInputFromForm(c echo.Context) userInput {
 	if s, err := strconv.Atoi(c.FormValue("status")); err == nil {
 		in.Status = int16(s)
 	}
+	errs := map[string]string{}
+	in.limitInput, _ = limitFormInput(c, errs)
+	for _, f := range []struct {
+		name string
+		dst  **int64
+	}{{"rpm_limit", &in.RPMLimit}, {"rpd_limit", &in.RPDLimit}, {"tpm_limit", &in.TPMLimit}, {"max_concurrency", &in.MaxConcurrency}} {
+		if errs[f.name] != "" {
+			bad := int64(-1) // not a number: refused by validation, with the field named
+			*f.dst = &bad
+		}
+	}
 	return in
 }
 
@@ -365,6 +391,8 @@ func inputView(in userInput) views.UserInputView {
 	if in.QuotaWas != nil {
 		v.QuotaWas = *in.QuotaWas
 	}
+	l, _, _ := in.limitInput.over(limitFields{})
+	v.Limits = limitsView(l)
 	return v
 }
 
@@ -422,6 +450,8 @@ func (h *Handler) userEdit(c echo.Context) error {
 	}
 	q := t.Quota
 	in := userInput{Username: t.Username, DisplayName: t.DisplayName, Email: t.Email, Group: t.GroupName, Quota: &q, Role: t.Role, Status: t.Status}
+	l := userLimitFields(*t)
+	in.limitInput = limitInput{&l.RPMLimit, &l.RPDLimit, &l.TPMLimit, &l.MaxConcurrency, &l.ModelLimits}
 	return h.renderUserForm(c, t, in, nil)
 }
 

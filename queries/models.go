@@ -210,6 +210,14 @@ type QuotaLease struct {
 	UserEpoch   int64
 }
 
+type RateGrant struct {
+	Scope   string
+	Kind    int16
+	Bucket  int64
+	NodeID  string
+	Granted int64
+}
+
 type Redemption struct {
 	ID         int64
 	UserID     int64
@@ -312,6 +320,11 @@ type Token struct {
 	QuotaEpoch     int64
 	Prompts        string
 	PromptsOnly    bool
+	RpmLimit       int64
+	RpdLimit       int64
+	TpmLimit       int64
+	MaxConcurrency int64
+	ModelLimits    string
 }
 
 type User struct {
@@ -338,6 +351,11 @@ type User struct {
 	DeletedAt          *time.Time
 	QuotaEpoch         int64
 	WeChatID           pgtype.Text
+	RpmLimit           int64
+	RpdLimit           int64
+	TpmLimit           int64
+	MaxConcurrency     int64
+	ModelLimits        string
 }
 
 type UserSetting struct {

@@ -30,7 +30,7 @@ func (q *Queries) TokenCountForUserFiltered(ctx context.Context, arg TokenCountF
 const tokenCreate = `-- name: TokenCreate :one
 INSERT INTO tokens (user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, models, subnet, prompts, prompts_only)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-RETURNING id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only
+RETURNING id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits
 `
 
 type TokenCreateParams struct {
@@ -82,6 +82,11 @@ func (q *Queries) TokenCreate(ctx context.Context, arg TokenCreateParams) (Token
 		&i.QuotaEpoch,
 		&i.Prompts,
 		&i.PromptsOnly,
+		&i.RpmLimit,
+		&i.RpdLimit,
+		&i.TpmLimit,
+		&i.MaxConcurrency,
+		&i.ModelLimits,
 	)
 	return i, err
 }
@@ -104,7 +109,7 @@ func (q *Queries) TokenDelete(ctx context.Context, arg TokenDeleteParams) (int64
 }
 
 const tokenGetByID = `-- name: TokenGetByID :one
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only FROM tokens WHERE id = $1
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits FROM tokens WHERE id = $1
 `
 
 func (q *Queries) TokenGetByID(ctx context.Context, id int64) (Token, error) {
@@ -128,12 +133,17 @@ func (q *Queries) TokenGetByID(ctx context.Context, id int64) (Token, error) {
 		&i.QuotaEpoch,
 		&i.Prompts,
 		&i.PromptsOnly,
+		&i.RpmLimit,
+		&i.RpdLimit,
+		&i.TpmLimit,
+		&i.MaxConcurrency,
+		&i.ModelLimits,
 	)
 	return i, err
 }
 
 const tokenGetByKeyHash = `-- name: TokenGetByKeyHash :one
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only FROM tokens WHERE key_hash = $1
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits FROM tokens WHERE key_hash = $1
 `
 
 func (q *Queries) TokenGetByKeyHash(ctx context.Context, keyHash []byte) (Token, error) {
@@ -157,12 +167,17 @@ func (q *Queries) TokenGetByKeyHash(ctx context.Context, keyHash []byte) (Token,
 		&i.QuotaEpoch,
 		&i.Prompts,
 		&i.PromptsOnly,
+		&i.RpmLimit,
+		&i.RpdLimit,
+		&i.TpmLimit,
+		&i.MaxConcurrency,
+		&i.ModelLimits,
 	)
 	return i, err
 }
 
 const tokenGetForUser = `-- name: TokenGetForUser :one
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only FROM tokens WHERE id = $1 AND user_id = $2
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits FROM tokens WHERE id = $1 AND user_id = $2
 `
 
 type TokenGetForUserParams struct {
@@ -191,12 +206,17 @@ func (q *Queries) TokenGetForUser(ctx context.Context, arg TokenGetForUserParams
 		&i.QuotaEpoch,
 		&i.Prompts,
 		&i.PromptsOnly,
+		&i.RpmLimit,
+		&i.RpdLimit,
+		&i.TpmLimit,
+		&i.MaxConcurrency,
+		&i.ModelLimits,
 	)
 	return i, err
 }
 
 const tokenGetForUserForUpdate = `-- name: TokenGetForUserForUpdate :one
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only FROM tokens WHERE id = $1 AND user_id = $2 FOR UPDATE
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits FROM tokens WHERE id = $1 AND user_id = $2 FOR UPDATE
 `
 
 type TokenGetForUserForUpdateParams struct {
@@ -227,12 +247,17 @@ func (q *Queries) TokenGetForUserForUpdate(ctx context.Context, arg TokenGetForU
 		&i.QuotaEpoch,
 		&i.Prompts,
 		&i.PromptsOnly,
+		&i.RpmLimit,
+		&i.RpdLimit,
+		&i.TpmLimit,
+		&i.MaxConcurrency,
+		&i.ModelLimits,
 	)
 	return i, err
 }
 
 const tokenListAll = `-- name: TokenListAll :many
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only FROM tokens ORDER BY id
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits FROM tokens ORDER BY id
 `
 
 // Every token, for the in-memory auth state (hash only, never a key).
@@ -263,6 +288,11 @@ func (q *Queries) TokenListAll(ctx context.Context) ([]Token, error) {
 			&i.QuotaEpoch,
 			&i.Prompts,
 			&i.PromptsOnly,
+			&i.RpmLimit,
+			&i.RpdLimit,
+			&i.TpmLimit,
+			&i.MaxConcurrency,
+			&i.ModelLimits,
 		); err != nil {
 			return nil, err
 		}
@@ -275,7 +305,7 @@ func (q *Queries) TokenListAll(ctx context.Context) ([]Token, error) {
 }
 
 const tokenListForUser = `-- name: TokenListForUser :many
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only FROM tokens WHERE user_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits FROM tokens WHERE user_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3
 `
 
 type TokenListForUserParams struct {
@@ -311,6 +341,11 @@ func (q *Queries) TokenListForUser(ctx context.Context, arg TokenListForUserPara
 			&i.QuotaEpoch,
 			&i.Prompts,
 			&i.PromptsOnly,
+			&i.RpmLimit,
+			&i.RpdLimit,
+			&i.TpmLimit,
+			&i.MaxConcurrency,
+			&i.ModelLimits,
 		); err != nil {
 			return nil, err
 		}
@@ -323,7 +358,7 @@ func (q *Queries) TokenListForUser(ctx context.Context, arg TokenListForUserPara
 }
 
 const tokenListForUserFiltered = `-- name: TokenListForUserFiltered :many
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only FROM tokens
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits FROM tokens
 WHERE user_id = $1 AND ($2::text = '' OR name ILIKE '%' || $2 || '%')
 ORDER BY id DESC
 LIMIT $4 OFFSET $3
@@ -370,6 +405,11 @@ func (q *Queries) TokenListForUserFiltered(ctx context.Context, arg TokenListFor
 			&i.QuotaEpoch,
 			&i.Prompts,
 			&i.PromptsOnly,
+			&i.RpmLimit,
+			&i.RpdLimit,
+			&i.TpmLimit,
+			&i.MaxConcurrency,
+			&i.ModelLimits,
 		); err != nil {
 			return nil, err
 		}
@@ -382,7 +422,7 @@ func (q *Queries) TokenListForUserFiltered(ctx context.Context, arg TokenListFor
 }
 
 const tokenSearchForUser = `-- name: TokenSearchForUser :many
-SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only FROM tokens WHERE user_id = $1 AND name ILIKE '%' || $2::text || '%' ORDER BY id DESC LIMIT 100
+SELECT id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits FROM tokens WHERE user_id = $1 AND name ILIKE '%' || $2::text || '%' ORDER BY id DESC LIMIT 100
 `
 
 type TokenSearchForUserParams struct {
@@ -417,6 +457,11 @@ func (q *Queries) TokenSearchForUser(ctx context.Context, arg TokenSearchForUser
 			&i.QuotaEpoch,
 			&i.Prompts,
 			&i.PromptsOnly,
+			&i.RpmLimit,
+			&i.RpdLimit,
+			&i.TpmLimit,
+			&i.MaxConcurrency,
+			&i.ModelLimits,
 		); err != nil {
 			return nil, err
 		}
@@ -433,7 +478,7 @@ UPDATE tokens SET name = $3, status = $4, expires_at = $5, remain_quota = $6, un
                   prompts = $10, prompts_only = $11,
                   quota_epoch = CASE WHEN remain_quota <> $6 THEN quota_epoch + 1 ELSE quota_epoch END
 WHERE id = $1 AND user_id = $2
-RETURNING id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only
+RETURNING id, user_id, name, key_hash, key_prefix, status, expires_at, remain_quota, unlimited_quota, used_quota, models, subnet, created_at, accessed_at, quota_epoch, prompts, prompts_only, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits
 `
 
 type TokenUpdateParams struct {
@@ -485,6 +530,11 @@ func (q *Queries) TokenUpdate(ctx context.Context, arg TokenUpdateParams) (Token
 		&i.QuotaEpoch,
 		&i.Prompts,
 		&i.PromptsOnly,
+		&i.RpmLimit,
+		&i.RpdLimit,
+		&i.TpmLimit,
+		&i.MaxConcurrency,
+		&i.ModelLimits,
 	)
 	return i, err
 }

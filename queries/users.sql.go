@@ -50,7 +50,7 @@ func (q *Queries) UserCount(ctx context.Context) (int64, error) {
 const userCreate = `-- name: UserCreate :one
 INSERT INTO users (username, password_hash, must_change_password, display_name, email, role, status, group_name, quota)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id
+RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits
 `
 
 type UserCreateParams struct {
@@ -102,12 +102,17 @@ func (q *Queries) UserCreate(ctx context.Context, arg UserCreateParams) (User, e
 		&i.DeletedAt,
 		&i.QuotaEpoch,
 		&i.WeChatID,
+		&i.RpmLimit,
+		&i.RpdLimit,
+		&i.TpmLimit,
+		&i.MaxConcurrency,
+		&i.ModelLimits,
 	)
 	return i, err
 }
 
 const userGetByAccessToken = `-- name: UserGetByAccessToken :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id FROM users WHERE access_token_hash = $1 AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits FROM users WHERE access_token_hash = $1 AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByAccessToken(ctx context.Context, accessTokenHash []byte) (User, error) {
@@ -137,12 +142,17 @@ func (q *Queries) UserGetByAccessToken(ctx context.Context, accessTokenHash []by
 		&i.DeletedAt,
 		&i.QuotaEpoch,
 		&i.WeChatID,
+		&i.RpmLimit,
+		&i.RpdLimit,
+		&i.TpmLimit,
+		&i.MaxConcurrency,
+		&i.ModelLimits,
 	)
 	return i, err
 }
 
 const userGetByAffCode = `-- name: UserGetByAffCode :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id FROM users WHERE aff_code = $1 AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits FROM users WHERE aff_code = $1 AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByAffCode(ctx context.Context, affCode pgtype.Text) (User, error) {
@@ -172,12 +182,17 @@ func (q *Queries) UserGetByAffCode(ctx context.Context, affCode pgtype.Text) (Us
 		&i.DeletedAt,
 		&i.QuotaEpoch,
 		&i.WeChatID,
+		&i.RpmLimit,
+		&i.RpdLimit,
+		&i.TpmLimit,
+		&i.MaxConcurrency,
+		&i.ModelLimits,
 	)
 	return i, err
 }
 
 const userGetByEmail = `-- name: UserGetByEmail :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id FROM users WHERE lower(email) = lower($1::text) AND email <> '' AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits FROM users WHERE lower(email) = lower($1::text) AND email <> '' AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByEmail(ctx context.Context, email string) (User, error) {
@@ -207,12 +222,17 @@ func (q *Queries) UserGetByEmail(ctx context.Context, email string) (User, error
 		&i.DeletedAt,
 		&i.QuotaEpoch,
 		&i.WeChatID,
+		&i.RpmLimit,
+		&i.RpdLimit,
+		&i.TpmLimit,
+		&i.MaxConcurrency,
+		&i.ModelLimits,
 	)
 	return i, err
 }
 
 const userGetByGitHubID = `-- name: UserGetByGitHubID :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id FROM users WHERE github_id = $1 AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits FROM users WHERE github_id = $1 AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByGitHubID(ctx context.Context, githubID pgtype.Text) (User, error) {
@@ -242,12 +262,17 @@ func (q *Queries) UserGetByGitHubID(ctx context.Context, githubID pgtype.Text) (
 		&i.DeletedAt,
 		&i.QuotaEpoch,
 		&i.WeChatID,
+		&i.RpmLimit,
+		&i.RpdLimit,
+		&i.TpmLimit,
+		&i.MaxConcurrency,
+		&i.ModelLimits,
 	)
 	return i, err
 }
 
 const userGetByID = `-- name: UserGetByID :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id FROM users WHERE id = $1 AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits FROM users WHERE id = $1 AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByID(ctx context.Context, id int64) (User, error) {
@@ -277,12 +302,17 @@ func (q *Queries) UserGetByID(ctx context.Context, id int64) (User, error) {
 		&i.DeletedAt,
 		&i.QuotaEpoch,
 		&i.WeChatID,
+		&i.RpmLimit,
+		&i.RpdLimit,
+		&i.TpmLimit,
+		&i.MaxConcurrency,
+		&i.ModelLimits,
 	)
 	return i, err
 }
 
 const userGetByLarkID = `-- name: UserGetByLarkID :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id FROM users WHERE lark_id = $1 AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits FROM users WHERE lark_id = $1 AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByLarkID(ctx context.Context, larkID pgtype.Text) (User, error) {
@@ -312,12 +342,17 @@ func (q *Queries) UserGetByLarkID(ctx context.Context, larkID pgtype.Text) (User
 		&i.DeletedAt,
 		&i.QuotaEpoch,
 		&i.WeChatID,
+		&i.RpmLimit,
+		&i.RpdLimit,
+		&i.TpmLimit,
+		&i.MaxConcurrency,
+		&i.ModelLimits,
 	)
 	return i, err
 }
 
 const userGetByOIDCID = `-- name: UserGetByOIDCID :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id FROM users WHERE oidc_id = $1 AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits FROM users WHERE oidc_id = $1 AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByOIDCID(ctx context.Context, oidcID pgtype.Text) (User, error) {
@@ -347,12 +382,17 @@ func (q *Queries) UserGetByOIDCID(ctx context.Context, oidcID pgtype.Text) (User
 		&i.DeletedAt,
 		&i.QuotaEpoch,
 		&i.WeChatID,
+		&i.RpmLimit,
+		&i.RpdLimit,
+		&i.TpmLimit,
+		&i.MaxConcurrency,
+		&i.ModelLimits,
 	)
 	return i, err
 }
 
 const userGetByUsername = `-- name: UserGetByUsername :one
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id FROM users WHERE username = $1 AND deleted_at IS NULL
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits FROM users WHERE username = $1 AND deleted_at IS NULL
 `
 
 func (q *Queries) UserGetByUsername(ctx context.Context, username string) (User, error) {
@@ -382,6 +422,11 @@ func (q *Queries) UserGetByUsername(ctx context.Context, username string) (User,
 		&i.DeletedAt,
 		&i.QuotaEpoch,
 		&i.WeChatID,
+		&i.RpmLimit,
+		&i.RpdLimit,
+		&i.TpmLimit,
+		&i.MaxConcurrency,
+		&i.ModelLimits,
 	)
 	return i, err
 }
@@ -391,7 +436,7 @@ INSERT INTO users (username, password_hash, display_name, email, role, status, g
                    aff_code, inviter_id, github_id, oidc_id, lark_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
         $9, $10, $11, $12, $13)
-RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id
+RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits
 `
 
 type UserInsertParams struct {
@@ -453,6 +498,11 @@ func (q *Queries) UserInsert(ctx context.Context, arg UserInsertParams) (User, e
 		&i.DeletedAt,
 		&i.QuotaEpoch,
 		&i.WeChatID,
+		&i.RpmLimit,
+		&i.RpdLimit,
+		&i.TpmLimit,
+		&i.MaxConcurrency,
+		&i.ModelLimits,
 	)
 	return i, err
 }
@@ -511,7 +561,7 @@ func (q *Queries) UserLinkOIDC(ctx context.Context, arg UserLinkOIDCParams) erro
 }
 
 const userList = `-- name: UserList :many
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id FROM users
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits FROM users
 WHERE deleted_at IS NULL
   AND ($1::text = ''
        OR id::text = $1
@@ -563,6 +613,11 @@ func (q *Queries) UserList(ctx context.Context, arg UserListParams) ([]User, err
 			&i.DeletedAt,
 			&i.QuotaEpoch,
 			&i.WeChatID,
+			&i.RpmLimit,
+			&i.RpdLimit,
+			&i.TpmLimit,
+			&i.MaxConcurrency,
+			&i.ModelLimits,
 		); err != nil {
 			return nil, err
 		}
@@ -575,7 +630,7 @@ func (q *Queries) UserList(ctx context.Context, arg UserListParams) ([]User, err
 }
 
 const userListAll = `-- name: UserListAll :many
-SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id FROM users ORDER BY id
+SELECT id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits FROM users ORDER BY id
 `
 
 // Every user, for the in-memory state the relay reads (status, role, group).
@@ -612,6 +667,11 @@ func (q *Queries) UserListAll(ctx context.Context) ([]User, error) {
 			&i.DeletedAt,
 			&i.QuotaEpoch,
 			&i.WeChatID,
+			&i.RpmLimit,
+			&i.RpdLimit,
+			&i.TpmLimit,
+			&i.MaxConcurrency,
+			&i.ModelLimits,
 		); err != nil {
 			return nil, err
 		}
@@ -712,7 +772,7 @@ func (q *Queries) UserSetPassword(ctx context.Context, arg UserSetPasswordParams
 }
 
 const userSetRole = `-- name: UserSetRole :one
-UPDATE users SET role = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id
+UPDATE users SET role = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits
 `
 
 type UserSetRoleParams struct {
@@ -747,12 +807,17 @@ func (q *Queries) UserSetRole(ctx context.Context, arg UserSetRoleParams) (User,
 		&i.DeletedAt,
 		&i.QuotaEpoch,
 		&i.WeChatID,
+		&i.RpmLimit,
+		&i.RpdLimit,
+		&i.TpmLimit,
+		&i.MaxConcurrency,
+		&i.ModelLimits,
 	)
 	return i, err
 }
 
 const userSetStatus = `-- name: UserSetStatus :one
-UPDATE users SET status = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id
+UPDATE users SET status = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits
 `
 
 type UserSetStatusParams struct {
@@ -787,6 +852,11 @@ func (q *Queries) UserSetStatus(ctx context.Context, arg UserSetStatusParams) (U
 		&i.DeletedAt,
 		&i.QuotaEpoch,
 		&i.WeChatID,
+		&i.RpmLimit,
+		&i.RpdLimit,
+		&i.TpmLimit,
+		&i.MaxConcurrency,
+		&i.ModelLimits,
 	)
 	return i, err
 }
@@ -813,7 +883,7 @@ UPDATE users SET username = $1, display_name = $2, email = $3,
                  group_name = $4, quota = $5, role = $6, status = $7,
                  quota_epoch = CASE WHEN quota <> $5 THEN quota_epoch + 1 ELSE quota_epoch END
 WHERE id = $8 AND deleted_at IS NULL
-RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id
+RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits
 `
 
 type UserUpdateParams struct {
@@ -866,6 +936,11 @@ func (q *Queries) UserUpdate(ctx context.Context, arg UserUpdateParams) (User, e
 		&i.DeletedAt,
 		&i.QuotaEpoch,
 		&i.WeChatID,
+		&i.RpmLimit,
+		&i.RpdLimit,
+		&i.TpmLimit,
+		&i.MaxConcurrency,
+		&i.ModelLimits,
 	)
 	return i, err
 }
@@ -873,7 +948,7 @@ func (q *Queries) UserUpdate(ctx context.Context, arg UserUpdateParams) (User, e
 const userUpdateSelf = `-- name: UserUpdateSelf :one
 UPDATE users SET display_name = $1, email = $2
 WHERE id = $3 AND deleted_at IS NULL
-RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id
+RETURNING id, username, password_hash, must_change_password, display_name, email, role, status, group_name, quota, used_quota, request_count, access_token_hash, access_token_prefix, aff_code, inviter_id, github_id, oidc_id, lark_id, created_at, deleted_at, quota_epoch, wechat_id, rpm_limit, rpd_limit, tpm_limit, max_concurrency, model_limits
 `
 
 type UserUpdateSelfParams struct {
@@ -910,6 +985,11 @@ func (q *Queries) UserUpdateSelf(ctx context.Context, arg UserUpdateSelfParams) 
 		&i.DeletedAt,
 		&i.QuotaEpoch,
 		&i.WeChatID,
+		&i.RpmLimit,
+		&i.RpdLimit,
+		&i.TpmLimit,
+		&i.MaxConcurrency,
+		&i.ModelLimits,
 	)
 	return i, err
 }

@@ -81,9 +81,11 @@ type Settlement struct {
 	PromptVersion int
 	PromptHash    string
 	// Served is false when no upstream answered: the reservation is refunded
-	// and no log row or request is counted.
-	Served bool
-	At     time.Time
+	// and no request is counted; Failure, when set, says why, and the
+	// request gets an error log row (failure_log.go).
+	Served  bool
+	Failure *Failure
+	At      time.Time
 }
 
 // Meter reserves quota before upstream calls and settles it afterwards.
@@ -145,6 +147,12 @@ type Meter struct {
 	// loseReserveReply fails a reservation batch after it ran.
 	loseCommitReply  func() bool
 	loseReserveReply func() bool
+	// failures bounds the error log rows of each key (failure_log.go), under smu.
+	failures map[int64]*failureBudget
+
+	// limits is this node's share of the cluster's rate limits (ratelimit.go).
+	limits *Limiter
+
 	// die, closed by tests, stops the settle loop as a killed process
 	// would: nothing queued is written, no heartbeat is renewed.
 	die chan struct{}
@@ -205,6 +213,7 @@ func NewMeter(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, nodeID 
 		return nil, fmt.Errorf("register meter node: %w", err)
 	}
 	m.lastBeat = time.Now()
+	m.limits = newLimiter(m.q, log, nodeID)
 	m.wg.Add(1)
 	go m.settleLoop()
 	return m, nil
@@ -441,6 +450,14 @@ func (m *Meter) Settle(s Settlement) {
 		s.At = time.Now()
 	}
 	m.smu.Lock()
+	if s.Failure != nil && !s.Served {
+		ok, dropped := m.admitFailureLog(&s)
+		if !ok {
+			s.Failure = nil
+		} else if dropped > 0 {
+			s.Content = joinNote(s.Content, fmt.Sprintf("%d more failures of this key in the minute before were not logged", dropped))
+		}
+	}
 	if d := s.Ticket.draw; d != nil {
 		d.lease.avail += d.r.Quota - s.Quota
 		delete(d.lease.draws, d)
@@ -480,6 +497,7 @@ func (m *Meter) Close() {
 	m.closeOnce.Do(func() {
 		close(m.stop)
 		m.wg.Wait()
+		m.limits.close()
 		m.pool.Close()
 	})
 }

@@ -94,11 +94,30 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, ent e
 		return
 	}
 
+	// Rate limits (ratelimit.go): every answer from here on carries the
+	// x-ratelimit-* headers of a limited key.
+	estTokens := int64(p.promptTokens) + int64(satMul(bill.outputCap(p, opts), p.choices))
+	adm, ref, err := s.meter.limits.Admit(limitNeeds(c, opts, p.model, estTokens))
+	switch {
+	case ref != nil:
+		writeError(w, rid, rateLimited(w.Header(), ref))
+		return
+	case err != nil:
+		s.log.Error("rate limit", "request_id", rid, "err", err)
+		writeError(w, rid, errInternal)
+		return
+	case adm != nil:
+		setRateHeaders(w.Header(), adm.headers(time.Now()))
+	}
+
 	plan := bill.plan(p, opts)
 	ticket, err := s.meter.Reserve(ctx, Reservation{
 		UserID: c.user.ID, TokenID: c.token.ID, ChannelID: ch.ID, Model: p.model,
 		Quota: plan.max, MinQuota: plan.min, Stream: p.stream, RequestID: rid, Leasable: opts.QuotaLeases,
 	})
+	if err != nil {
+		s.meter.limits.release(adm, 0, false)
+	}
 	switch {
 	case errors.Is(err, ErrTokenQuota):
 		ent.writeError(w, rid, errTokenQuota)
@@ -121,6 +140,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, ent e
 	defer func() {
 		settle.Elapsed = time.Since(start)
 		s.meter.Settle(settle)
+		s.meter.limits.release(adm, int64(settle.Usage.Input+settle.Usage.Output), settle.Served)
 	}()
 
 	attempts := 1 + opts.RetryTimes
@@ -128,8 +148,11 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, ent e
 		attempts = 1
 	}
 	var lastErr *adaptor.UpstreamError
+	tries := 0
 	for attempt := 0; attempt < attempts && ch != nil; attempt++ {
 		rt.tried[ch.ID] = true
+		tries++
+		settle.ChannelID = ch.ID // the channel tried last, for a failure's log row
 		if attempt > 0 {
 			bill = s.billFor(opts, ch, p, group)
 		}
@@ -161,6 +184,7 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, ent e
 		rt.unavailable(w, rid, ent)
 		return
 	}
+	settle.Failure = &Failure{Status: lastErr.Status, Code: fromUpstream(lastErr).Code, Message: lastErr.Message, Attempts: tries}
 	s.log.Warn("relay failed", "request_id", rid, "model", p.model, "status", lastErr.Status, "err", lastErr.Message)
 	if lastErr.Status == http.StatusTooManyRequests && lastErr.RetryAfter > 0 {
 		w.Header().Set("Retry-After", retryAfterHeader(lastErr.RetryAfter))

@@ -163,6 +163,8 @@ func (m *Meter) flush(id int64, batch []Settlement, plan *leasePlan) (flushResul
 			agg.add(s, refund, afterEdit)
 			if s.Served {
 				logs = append(logs, logRow(s))
+			} else if s.Failure != nil {
+				logs = append(logs, failureRow(s))
 			}
 		}
 		if len(logs) > 0 {

@@ -30,6 +30,10 @@ func (m *Meter) SweepStale(ctx context.Context, deadAfter time.Duration) (int, e
 		if err := q.MeterNodeForget(ctx); err != nil {
 			return err
 		}
+		// Concurrency slots a stopped node held (ratelimit.go).
+		if err := q.RateSlotsOfDeadNodes(ctx, now.Add(-deadAfter)); err != nil {
+			return err
+		}
 		leases, err := q.LeaseTakeStale(ctx, now.Add(-min(deadAfter, leaseStaleAfter)))
 		if err != nil {
 			return err

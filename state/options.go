@@ -51,6 +51,9 @@ type Options struct {
 	// time: a test slower than this counts as failed and disables the channel
 	// (when AutoDisableChannel is on). 0 = no limit.
 	ChannelDisableThreshold time.Duration
+	// GroupRateLimits are the rate limits of a group's users, where a user
+	// sets none of its own (ratelimits.go).
+	GroupRateLimits map[string]RateLimits
 
 	raw map[string]string
 	// typedPrices: some ratio table has a "model(type)" key, so Price looks
@@ -353,5 +356,6 @@ func ParseOptions(stored map[string]string) (*Options, error) {
 	o.LogRetentionDays, _ = strconv.Atoi(raw["LogRetentionDays"])
 	secs, _ := strconv.ParseFloat(raw["ChannelDisableThreshold"], 64)
 	o.ChannelDisableThreshold = time.Duration(secs * float64(time.Second))
+	_ = json.Unmarshal([]byte(raw["GroupRateLimits"]), &o.GroupRateLimits)
 	return o, errors.Join(errs...)
 }

@@ -61,6 +61,7 @@ type Token struct {
 	// PromptsOnly refuses requests that name no stored prompt.
 	Prompts     map[string]bool
 	PromptsOnly bool
+	Limits      RateLimits
 }
 
 // User is what the relay needs of a token's owner.
@@ -70,6 +71,7 @@ type User struct {
 	Role     int16
 	Status   int16 // deleted users are StatusDisabled
 	Group    string
+	Limits   RateLimits // its own; Options.UserLimits adds the group's
 }
 
 // State is safe for concurrent use.
@@ -367,6 +369,7 @@ func tokenFromRow(r queries.Token) *Token {
 		}
 	}
 	t.PromptsOnly = r.PromptsOnly
+	t.Limits = rowLimits(r.RpmLimit, r.RpdLimit, r.TpmLimit, r.MaxConcurrency, r.ModelLimits)
 	for _, s := range splitList(r.Subnet) {
 		if p, err := ParsePrefix(s); err == nil {
 			t.Subnets = append(t.Subnets, p)
@@ -379,7 +382,8 @@ func tokenFromRow(r queries.Token) *Token {
 }
 
 func userFromRow(r queries.User) *User {
-	u := &User{ID: r.ID, Username: r.Username, Role: r.Role, Status: r.Status, Group: r.GroupName}
+	u := &User{ID: r.ID, Username: r.Username, Role: r.Role, Status: r.Status, Group: r.GroupName,
+		Limits: rowLimits(r.RpmLimit, r.RpdLimit, r.TpmLimit, r.MaxConcurrency, r.ModelLimits)}
 	if r.DeletedAt != nil {
 		u.Status = StatusDisabled
 	}
