@@ -42,7 +42,9 @@ func (h *Handler) errorHandler(err error, c echo.Context) {
 	var werr error
 	switch {
 	case isAPI(c):
-		werr = c.JSON(code, apiReply{Success: false, Message: msg})
+		// In the caller's language when the catalogue has the message (the
+		// relay's /v1 errors are not made here and stay English).
+		werr = c.JSON(code, apiReply{Success: false, Message: views.Phrase(c.Request().Context(), msg)})
 	case c.Request().Method == http.MethodHead:
 		werr = c.NoContent(code)
 	case isHTMX(c):

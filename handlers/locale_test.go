@@ -72,3 +72,17 @@ func TestTimeZoneSetting(t *testing.T) {
 		t.Error("acceptLang")
 	}
 }
+
+// TestAPIMessagesTranslated: a /api refusal speaks the caller's language
+// when the catalogue has its message.
+func TestAPIMessagesTranslated(t *testing.T) {
+	a := newTestApp(t)
+	rec := a.do(http.MethodPost, "/api/user/login", "username=x", "Content-Type", "application/x-www-form-urlencoded", "Accept-Language", "zh-CN")
+	if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "CSRF 令牌无效或缺失") || !strings.Contains(rec.Body.String(), `"success":false`) {
+		t.Errorf("zh: %d %s", rec.Code, rec.Body)
+	}
+	rec = a.do(http.MethodPost, "/api/user/login", "username=x", "Content-Type", "application/x-www-form-urlencoded")
+	if !strings.Contains(rec.Body.String(), "invalid or missing CSRF token") {
+		t.Errorf("en: %s", rec.Body)
+	}
+}
