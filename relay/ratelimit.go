@@ -34,7 +34,16 @@ const (
 	allowanceIdle  = 250 * time.Millisecond // an unused block goes back after this
 	allowanceShare = 16                     // a block is at most 1/allowanceShare of the limit
 	limiterEvery   = 50 * time.Millisecond  // how often blocks are returned
+	refuseFor      = time.Second            // a refusal is repeated here without asking for this long at most
 )
+
+type refusedLimit struct {
+	limit int64
+	cost  int64 // what the refused request asked: one asking as much or more is refused too
+	at    time.Time
+	until time.Time
+	ref   *refusal
+}
 
 // limitKind numbers are rate_grants.kind.
 type limitKind int16
@@ -111,6 +120,10 @@ type Limiter struct {
 	// acquiring: keys with a grant on the way; their requests wait for it
 	// rather than each asking for a block of their own.
 	acquiring map[limitKey]chan struct{}
+	// refused: limits the database refused lately; a key over its limit is
+	// refused here for up to refuseFor without asking again, so a flood of
+	// refused requests costs the database nothing.
+	refused map[limitKey]refusedLimit
 
 	stop chan struct{}
 	done chan struct{}
@@ -118,7 +131,7 @@ type Limiter struct {
 
 func newLimiter(q *queries.Queries, log *slog.Logger, nodeID string) *Limiter {
 	l := &Limiter{q: q, log: log, nodeID: nodeID, cur: map[limitKey]*allowance{}, retired: map[*allowance]struct{}{},
-		acquiring: map[limitKey]chan struct{}{}, stop: make(chan struct{}), done: make(chan struct{})}
+		acquiring: map[limitKey]chan struct{}{}, refused: map[limitKey]refusedLimit{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go l.loop()
 	return l
 }
@@ -168,6 +181,14 @@ func (l *Limiter) Admit(needs []limitNeed) (*admission, *refusal, error) {
 	for attempt := 0; ; attempt++ {
 		now := time.Now()
 		l.mu.Lock()
+		for _, n := range needs {
+			if r, ok := l.refused[n.key]; ok && r.limit == n.limit && n.cost >= r.cost && now.Before(r.until) {
+				l.mu.Unlock()
+				ref := *r.ref
+				ref.retryAfter = max(ref.retryAfter-now.Sub(r.at), time.Second)
+				return nil, &ref, nil
+			}
+		}
 		var missing []limitNeed
 		for _, n := range needs {
 			if !l.usable(l.cur[n.key], n, now) {
@@ -275,6 +296,15 @@ func (l *Limiter) grant(needs []limitNeed, exact bool) (*refusal, error) {
 		}
 		if ref.need.key.kind == kindConcurrency || ref.retryAfter <= 0 {
 			ref.retryAfter = time.Second
+		}
+		if ref.need.key.kind != kindConcurrency { // slots free at any moment: always ask
+			l.mu.Lock()
+			if len(l.refused) > 10_000 {
+				clear(l.refused)
+			}
+			l.refused[ref.need.key] = refusedLimit{limit: ref.need.limit, cost: ref.need.cost, at: sent,
+				until: sent.Add(min(ref.retryAfter, refuseFor)), ref: ref}
+			l.mu.Unlock()
 		}
 		return ref, nil
 	}
