@@ -362,8 +362,11 @@ func (l *Limiter) release(adm *admission, tokens int64, served bool) {
 }
 
 // headers is what the x-ratelimit-* headers say after an admission: the
-// tightest request and token limits.
-func (adm *admission) headers(now time.Time) []limitStatus {
+// tightest request and token limits. The blocks are shared with other
+// requests, so they are read under the limiter's lock.
+func (l *Limiter) headers(adm *admission, now time.Time) []limitStatus {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	var out []limitStatus
 	for _, t := range adm.takes {
 		a := t.a

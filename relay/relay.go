@@ -103,14 +103,14 @@ func (s *Server) relay(w http.ResponseWriter, r *http.Request, rid string, ent e
 	adm, ref, err := s.meter.limits.Admit(limitNeeds(c, opts, p.model, estTokens))
 	switch {
 	case ref != nil:
-		writeError(w, rid, rateLimited(w.Header(), ref))
+		ent.writeError(w, rid, rateLimited(w.Header(), ref))
 		return
 	case err != nil:
 		s.log.Error("rate limit", "request_id", rid, "err", err)
-		writeError(w, rid, errInternal)
+		ent.writeError(w, rid, errInternal)
 		return
 	case adm != nil:
-		setRateHeaders(w.Header(), adm.headers(time.Now()))
+		setRateHeaders(w.Header(), s.meter.limits.headers(adm, time.Now()))
 	}
 
 	plan := bill.plan(p, opts)
