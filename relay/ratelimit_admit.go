@@ -19,27 +19,33 @@ import (
 // it may produce) takes of c's limits on model.
 func limitNeeds(c *caller, opts *state.Options, model string, estTokens int64) []limitNeed {
 	var needs []limitNeed
-	add := func(scope, who string, l state.Limits) {
+	// scope builds the key's name only for a limit that is set: an
+	// unlimited key (the common case) costs no allocation here.
+	add := func(scope func() string, who func() string, l state.Limits) {
+		if l.Zero() {
+			return
+		}
+		name, whom := scope(), who()
 		for _, k := range []struct {
 			kind  limitKind
 			limit int64
 			cost  int64
 		}{{kindRPM, l.RPM, 1}, {kindRPD, l.RPD, 1}, {kindTPM, l.TPM, max(estTokens, 1)}, {kindConcurrency, l.Concurrency, 1}} {
 			if k.limit > 0 {
-				needs = append(needs, limitNeed{key: limitKey{scope, k.kind}, limit: k.limit, cost: k.cost, who: who})
+				needs = append(needs, limitNeed{key: limitKey{name, k.kind}, limit: k.limit, cost: k.cost, who: whom})
 			}
 		}
 	}
-	tokenScope := "t:" + strconv.FormatInt(c.token.ID, 10)
-	userScope := "u:" + strconv.FormatInt(c.user.ID, 10)
-	add(tokenScope, "this API key", c.token.Limits.Limits)
+	tokenScope := func() string { return "t:" + strconv.FormatInt(c.token.ID, 10) }
+	userScope := func() string { return "u:" + strconv.FormatInt(c.user.ID, 10) }
+	add(tokenScope, func() string { return "this API key" }, c.token.Limits.Limits)
 	if m := c.token.Limits.Model(model); !m.Zero() {
-		add(tokenScope+":"+model, "this API key on "+model, m)
+		add(func() string { return tokenScope() + ":" + model }, func() string { return "this API key on " + model }, m)
 	}
 	ul := opts.UserLimits(c.user)
-	add(userScope, "your account", ul.Limits)
+	add(userScope, func() string { return "your account" }, ul.Limits)
 	if m := ul.Model(model); !m.Zero() {
-		add(userScope+":"+model, "your account on "+model, m)
+		add(func() string { return userScope() + ":" + model }, func() string { return "your account on " + model }, m)
 	}
 	return needs
 }
